@@ -1,0 +1,1 @@
+"""mapl core library: instructions, construction, losses, trainers, generation, evaluation, storage."""

@@ -1,0 +1,1 @@
+"""Benchmark evaluation: IFEval-style scoring (reward-model accuracy joins in the training issue)."""

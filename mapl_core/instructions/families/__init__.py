@@ -1,0 +1,1 @@
+"""The IFEval instruction families, one module per IFEval category."""

@@ -1,0 +1,155 @@
+"""keywords:* — keyword existence, keyword frequency, forbidden words, letter frequency."""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from collections.abc import Iterator
+
+from mapl_core.instructions.base import Arg, InstructionFamily, InvalidKwargs, Kwargs, ProposalContext, Target
+from mapl_core.instructions.generic import ThresholdFamily
+from mapl_core.instructions.text import safe_pattern
+from mapl_core.instructions.vocabulary import candidate_pool
+
+_I = re.IGNORECASE
+
+
+def _contains(keyword: str, text: str) -> bool:
+    """Reference semantics: the keyword is a case-insensitive regex searched anywhere (substrings too)."""
+    return safe_pattern(keyword, _I).search(text) is not None
+
+
+def _contains_word(word: str, text: str) -> bool:
+    """Reference semantics for forbidden words: `\\bword\\b`, case-insensitive."""
+    return safe_pattern(word, _I, r"\b", r"\b").search(text) is not None
+
+
+class KeywordExistence(InstructionFamily):
+    id = "keywords:existence"
+    args = (Arg("keywords", "words"),)
+    phrasings = (
+        "Include keywords {keywords} in the response.",
+        "Make sure your answer uses the words {keywords}.",
+        "Your response must mention {keywords}.",
+        "Be sure to include the keywords {keywords} somewhere in your reply.",
+    )
+
+    def normalize(self, kwargs):  # the reference sorts the keywords
+        kw = super().normalize(kwargs)
+        kw["keywords"] = sorted(kw["keywords"])
+        return kw
+
+    def follows(self, text: str, kw: Kwargs) -> bool:
+        return all(_contains(k, text) for k in kw["keywords"])
+
+    def _propose(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Kwargs | None:
+        sat = [r for r, want in targets if want]
+        vio = [r for r, want in targets if not want]
+        pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng)
+        usable = [w for w in pool if all(_contains(w, s) for s in sat)]
+        chosen: list[str] = []
+        uncovered = list(vio)
+        for w in usable:  # every violating response must miss at least one keyword
+            if not uncovered:
+                break
+            if any(not _contains(w, v) for v in uncovered):
+                chosen.append(w)
+                uncovered = [v for v in uncovered if _contains(w, v)]
+        if uncovered or len(chosen) > 3:
+            return None
+        extra = [w for w in usable if w not in chosen]
+        want_total = max(len(chosen), rng.randint(1, 3))
+        chosen += extra[: want_total - len(chosen)]
+        return {"keywords": chosen} if chosen else None
+
+
+class KeywordFrequency(ThresholdFamily):
+    id = "keywords:frequency"
+    args = (Arg("keyword", "str", strip=True), Arg("frequency", "int", 1, 10), Arg("relation", "relation"))
+    count_arg = "frequency"
+    relation_arg = "relation"
+    phrasings = (
+        "In your response, the word {keyword} should appear {relation} {frequency} times.",
+        'Use the word "{keyword}" {relation} {frequency} times in your answer.',
+        'The word "{keyword}" must occur {relation} {frequency} times in your reply.',
+    )
+
+    def measure(self, text: str, kw: Kwargs) -> int:
+        return sum(1 for _ in safe_pattern(kw["keyword"], _I).finditer(text))
+
+    def subjects(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Iterator[Kwargs]:
+        pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng, n_fallback=10)
+        for w in pool[:30]:
+            yield {"keyword": w}
+
+
+class ForbiddenWords(InstructionFamily):
+    id = "keywords:forbidden_words"
+    args = (Arg("forbidden_words", "words"),)
+    phrasings = (
+        "Do not include keywords {forbidden_words} in the response.",
+        "Avoid the words {forbidden_words} in your answer.",
+        "Your reply must not contain the words {forbidden_words}.",
+        "Never use {forbidden_words} anywhere in your response.",
+    )
+
+    def normalize(self, kwargs):  # the reference de-duplicates and sorts
+        kw = super().normalize(kwargs)
+        kw["forbidden_words"] = sorted(set(kw["forbidden_words"]))
+        return kw
+
+    def follows(self, text: str, kw: Kwargs) -> bool:
+        return not any(_contains_word(w, text) for w in kw["forbidden_words"])
+
+    def _propose(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Kwargs | None:
+        sat = [r for r, want in targets if want]
+        vio = [r for r, want in targets if not want]
+        pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng)
+        usable = [w for w in pool if not any(_contains_word(w, s) for s in sat)]
+        chosen: list[str] = []
+        uncovered = list(vio)
+        for w in usable:  # every violating response must use at least one forbidden word
+            if not uncovered:
+                break
+            if any(_contains_word(w, v) for v in uncovered):
+                chosen.append(w)
+                uncovered = [v for v in uncovered if not _contains_word(w, v)]
+        if uncovered or len(chosen) > 3:
+            return None
+        extra = [w for w in usable if w not in chosen]
+        want_total = max(len(chosen), rng.randint(1, 3))
+        chosen += extra[: want_total - len(chosen)]
+        return {"forbidden_words": chosen} if chosen else None
+
+
+class LetterFrequency(ThresholdFamily):
+    id = "keywords:letter_frequency"
+    args = (
+        Arg("letter", "str", lower=True),
+        Arg("let_frequency", "int", 1, 60),
+        Arg("let_relation", "relation"),
+    )
+    count_arg = "let_frequency"
+    relation_arg = "let_relation"
+    phrasings = (
+        "In your response, the letter {letter} should appear {let_relation} {let_frequency} times.",
+        'Make sure the letter "{letter}" appears {let_relation} {let_frequency} times in your answer.',
+        'Your reply should contain the letter "{letter}" {let_relation} {let_frequency} times.',
+    )
+
+    def _validate(self, kw: Kwargs) -> None:
+
+        # The reference replaces anything but a-z with a random letter (IFEval's prompt 1129 asks for "#");
+        # mapl counts the character it is given (docs/instructions.md, divergences).
+        if len(kw["letter"]) != 1:
+            raise InvalidKwargs(f"{self.id}: argument 'letter' must be one character, got {kw['letter']!r}")
+
+    def measure(self, text: str, kw: Kwargs) -> int:
+        return text.lower().count(kw["letter"])
+
+    def subjects(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Iterator[Kwargs]:
+        letters = list(string.ascii_lowercase)
+        rng.shuffle(letters)
+        for c in letters:
+            yield {"letter": c}
