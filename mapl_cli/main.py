@@ -30,7 +30,9 @@ def _shared(rel: str) -> Path | None:
 
 @app.command("evaluate-responses")
 def evaluate_responses(
-    prompts: Annotated[Path, typer.Option(help="IFEval-format prompts (JSONL: key, prompt, instruction_id_list, kwargs).")],
+    prompts: Annotated[
+        Path, typer.Option(help="IFEval-format prompts (JSONL: key, prompt, instruction_id_list, kwargs).")
+    ],
     responses: Annotated[Path, typer.Option(help="Responses (JSONL: prompt, response; optional key).")],
     out: Annotated[Path | None, typer.Option(help="Folder for verdicts.jsonl and summary.json.")] = None,
     skip_invalid: Annotated[
@@ -56,8 +58,12 @@ def evaluate_responses(
     table = Table(title=f"IFEval metrics ({s.prompts} prompts, {s.instructions} instructions)")
     for col in ("metric", "strict", "loose"):
         table.add_column(col, justify="right" if col != "metric" else "left")
-    table.add_row("prompt-level accuracy", f"{s.prompt_level_strict_acc:.4f}", f"{s.prompt_level_loose_acc:.4f}")
-    table.add_row("instruction-level accuracy", f"{s.inst_level_strict_acc:.4f}", f"{s.inst_level_loose_acc:.4f}")
+    table.add_row(
+        "prompt-level accuracy", f"{s.prompt_level_strict_acc:.4f}", f"{s.prompt_level_loose_acc:.4f}"
+    )
+    table.add_row(
+        "instruction-level accuracy", f"{s.inst_level_strict_acc:.4f}", f"{s.inst_level_loose_acc:.4f}"
+    )
     console.print(table)
     if per_instruction:
         t2 = Table(title="Per instruction type")
@@ -73,9 +79,13 @@ def evaluate_responses(
 
 @app.command("baseline-responses")
 def baseline_responses(
-    out: Annotated[Path, typer.Option(help="Where to write the responses JSONL.")] = Path(".mapl/eval/hh_baseline.jsonl"),
+    out: Annotated[Path, typer.Option(help="Where to write the responses JSONL.")] = Path(
+        ".mapl/eval/hh_baseline.jsonl"
+    ),
     prompts: Annotated[Path | None, typer.Option(help="IFEval prompts (default: the shared copy).")] = None,
-    hh: Annotated[Path | None, typer.Option(help="HH-RLHF JSONL(.gz) (default: the shared harmless-base test split).")] = None,
+    hh: Annotated[
+        Path | None, typer.Option(help="HH-RLHF JSONL(.gz) (default: the shared harmless-base test split).")
+    ] = None,
 ) -> None:
     """Write instruction-blind responses (real HH-RLHF assistant turns) for IFEval prompts: a floor baseline."""
     from mapl_core.evaluation.baseline_responses import build_baseline
@@ -99,7 +109,14 @@ def instructions(
     rows = []
     for iid, fam in REGISTRY.items():
         args = {a.name: (a.kind if a.kind != "int" else f"int {a.lo}..{a.hi}") for a in fam.args}
-        rows.append({"id": iid, "args": args, "conflicts": sorted(CONFLICTS[iid] - {iid}), "example": fam.phrasings[0]})
+        rows.append(
+            {
+                "id": iid,
+                "args": args,
+                "conflicts": sorted(CONFLICTS[iid] - {iid}),
+                "example": fam.phrasings[0],
+            }
+        )
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -108,7 +125,9 @@ def instructions(
     table.add_column("arguments")
     table.add_column("conflicts with", justify="right")
     for r in rows:
-        table.add_row(r["id"], ", ".join(f"{k}: {v}" for k, v in r["args"].items()) or "-", str(len(r["conflicts"])))
+        table.add_row(
+            r["id"], ", ".join(f"{k}: {v}" for k, v in r["args"].items()) or "-", str(len(r["conflicts"]))
+        )
     console.print(table)
 
 

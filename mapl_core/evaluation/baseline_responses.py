@@ -24,7 +24,9 @@ def build_baseline(prompts_path: Path, hh_path: Path, out_path: Path) -> int:
     """Write `{"key", "prompt", "response"}` lines for every prompt; returns the number written."""
     opener = gzip.open if hh_path.suffix == ".gz" else open
     with opener(hh_path, "rt", encoding="utf-8") as fh:
-        pool = [t for t in (final_assistant_turn(json.loads(line)["chosen"]) for line in fh if line.strip()) if t]
+        pool = [
+            t for t in (final_assistant_turn(json.loads(line)["chosen"]) for line in fh if line.strip()) if t
+        ]
     if not pool:
         raise ValueError(f"{hh_path}: no assistant responses found")
     out_path.parent.mkdir(parents=True, exist_ok=True)

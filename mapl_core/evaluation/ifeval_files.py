@@ -83,7 +83,9 @@ def parse_prompt(path: str, line: int, obj: Any) -> tuple[PromptItem | None, lis
 
     if not isinstance(obj, dict):
         return None, [issue("", f"expected a JSON object, got {type(obj).__name__}")]
-    issues = [issue(f, "missing field") for f in ("key", "prompt", "instruction_id_list", "kwargs") if f not in obj]
+    issues = [
+        issue(f, "missing field") for f in ("key", "prompt", "instruction_id_list", "kwargs") if f not in obj
+    ]
     if issues:
         return None, issues
     key, prompt, ids, kwargs = obj["key"], obj["prompt"], obj["instruction_id_list"], obj["kwargs"]
@@ -126,7 +128,11 @@ def load_prompts(path: Path) -> tuple[list[PromptItem], list[InputIssue]]:
             continue
         hashable_key = json.dumps(item.key, sort_keys=True)
         if hashable_key in seen:
-            issues.append(InputIssue(str(path), line, "key", f"duplicate key {item.key!r} (first on line {seen[hashable_key]})"))
+            issues.append(
+                InputIssue(
+                    str(path), line, "key", f"duplicate key {item.key!r} (first on line {seen[hashable_key]})"
+                )
+            )
             continue
         seen[hashable_key] = line
         items.append(item)
@@ -161,14 +167,21 @@ def load_responses(path: Path) -> tuple[dict[str, ResponseRow], dict[str, Respon
         if "key" in obj:
             k = json.dumps(obj["key"], sort_keys=True)
             if k in by_key:
-                issues.append(InputIssue(str(path), line, "key", f"duplicate response for key {obj['key']!r}"))
+                issues.append(
+                    InputIssue(str(path), line, "key", f"duplicate response for key {obj['key']!r}")
+                )
                 continue
             by_key[k] = row
         if isinstance(obj.get("prompt"), str):
             prev = by_prompt.get(obj["prompt"])
             if prev is not None and prev.response != row.response and "key" not in obj:
                 issues.append(
-                    InputIssue(str(path), line, "prompt", f"a different response for this prompt is on line {prev.line}")
+                    InputIssue(
+                        str(path),
+                        line,
+                        "prompt",
+                        f"a different response for this prompt is on line {prev.line}",
+                    )
                 )
                 continue
             by_prompt.setdefault(obj["prompt"], row)

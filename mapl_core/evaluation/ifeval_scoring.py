@@ -47,7 +47,9 @@ def score_prompt(item: PromptItem, response: str) -> PromptVerdict:
         strict.append(s)
         # the response itself is the first loose variant: a strict pass is a loose pass
         loose.append(s or any(family.follows(v, kw) for v in variants if v != response))
-    return PromptVerdict(item.key, item.prompt, response, item.instruction_id_list, item.raw_kwargs, strict, loose)
+    return PromptVerdict(
+        item.key, item.prompt, response, item.instruction_id_list, item.raw_kwargs, strict, loose
+    )
 
 
 @dataclass
@@ -70,7 +72,12 @@ def summarize(verdicts: list[PromptVerdict], skipped: list[InputIssue] | None = 
     n_inst = sum(len(v.follow_instruction_list_strict) for v in verdicts)
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for v in verdicts:
-        for iid, s, lo in zip(v.instruction_id_list, v.follow_instruction_list_strict, v.follow_instruction_list_loose, strict=True):
+        for iid, s, lo in zip(
+            v.instruction_id_list,
+            v.follow_instruction_list_strict,
+            v.follow_instruction_list_loose,
+            strict=True,
+        ):
             per[iid][0] += 1
             per[iid][1] += s
             per[iid][2] += lo
@@ -116,8 +123,12 @@ def evaluate_files(prompts_path: Path, responses_path: Path, skip_invalid: bool 
         row = row or by_prompt.get(item.prompt)
         if row is None:
             issues.append(
-                InputIssue(str(responses_path), 0, "response", f"no response for prompt key={item.key!r} "
-                           f"({prompts_path}:{item.line})")
+                InputIssue(
+                    str(responses_path),
+                    0,
+                    "response",
+                    f"no response for prompt key={item.key!r} ({prompts_path}:{item.line})",
+                )
             )
             continue
         matched.append((item, row.response))
@@ -134,7 +145,10 @@ def write_evaluation(evaluation: Evaluation, out_dir: Path) -> tuple[Path, Path]
     tmp = verdicts_path.with_suffix(".jsonl.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for v in evaluation.verdicts:
-            row = asdict(v) | {"follow_all_strict": v.follow_all_strict, "follow_all_loose": v.follow_all_loose}
+            row = asdict(v) | {
+                "follow_all_strict": v.follow_all_strict,
+                "follow_all_loose": v.follow_all_loose,
+            }
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(verdicts_path)
     tmp = summary_path.with_suffix(".json.tmp")

@@ -1,10 +1,10 @@
 """Verifiable instructions (the MAPL paper's generator set G0), with IFEval's ids and argument names.
 
-    from mapl_core.instructions import get_family
-    fam = get_family("length_constraints:number_words")
-    fam.check(text, {"relation": "at least", "num_words": 100})
-    fam.propose([(text, True)], random.Random(0))   # arguments that `text` satisfies
-    fam.describe(kwargs, random.Random(0))          # the instruction as text
+from mapl_core.instructions import get_family
+fam = get_family("length_constraints:number_words")
+fam.check(text, {"relation": "at least", "num_words": 100})
+fam.propose([(text, True)], random.Random(0))   # arguments that `text` satisfies
+fam.describe(kwargs, random.Random(0))          # the instruction as text
 """
 
 from mapl_core.instructions.base import (

@@ -9,7 +9,17 @@ from importlib import resources
 from mapl_core.instructions.text import words
 
 STOPWORDS = frozenset(
-    ["a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "let", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "really", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "yes", "okay", "ok", "sure", "thing", "things", "like", "get", "got", "make", "made", "know", "think", "want", "going", "well", "much", "many", "one", "two", "also", "maybe", "might", "must", "shall", "may", "still", "even", "sorry", "please", "thanks", "thank", "hello", "human", "assistant"]
+    """
+    a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    let me more most my myself no nor not now of off on once only or other our ours ourselves out
+    over own really same she should so some such than that the their theirs them themselves then
+    there these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves yes okay ok sure thing
+    things like get got make made know think want going well much many one two also maybe might must
+    shall may still even sorry please thanks thank hello human assistant
+    """.split()  # noqa: SIM905
 )
 
 
@@ -30,7 +40,9 @@ def fallback_vocabulary() -> tuple[str, ...]:
     return tuple(w for w in text.split() if w.isalpha())
 
 
-def candidate_pool(texts: list[str], extra: tuple[str, ...], rng: random.Random, n_fallback: int = 40) -> list[str]:
+def candidate_pool(
+    texts: list[str], extra: tuple[str, ...], rng: random.Random, n_fallback: int = 40
+) -> list[str]:
     """Topical candidates first (context words, then the texts' words), then a random fallback sample.
 
     Order within each group is shuffled by `rng`, so choices are varied but reproducible.

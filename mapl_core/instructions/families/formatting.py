@@ -62,7 +62,9 @@ class HighlightedSections(ThresholdFamily):
 
     def measure(self, text: str, kw: Kwargs) -> int:
         n = sum(1 for h in _HIGHLIGHT.findall(text) if h.strip("*").strip())
-        n += sum(1 for h in _DOUBLE_HIGHLIGHT.findall(text) if h.removeprefix("**").removesuffix("**").strip())
+        n += sum(
+            1 for h in _DOUBLE_HIGHLIGHT.findall(text) if h.removeprefix("**").removesuffix("**").strip()
+        )
         return n
 
 
