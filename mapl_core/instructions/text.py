@@ -10,13 +10,16 @@ import functools
 import re
 
 import langdetect
+import regex
 from langdetect.detector_factory import init_factory
 from langdetect.lang_detect_exception import LangDetectException
 
 from mapl_core.nltk_data import ensure_punkt
 
-# nltk.tokenize.RegexpTokenizer(r"\w+") compiles with UNICODE|MULTILINE|DOTALL and uses findall.
-_WORD_RE = re.compile(r"\w+", re.UNICODE | re.MULTILINE | re.DOTALL)
+# The reference counts words with nltk.tokenize.RegexpTokenizer(r"\w+"): findall with UNICODE|MULTILINE|DOTALL.
+# Since nltk 3.10 that pattern is compiled by the `regex` engine, whose \w also matches combining marks
+# (Devanagari vowel signs, for example), so `re` would count more words in such scripts.
+_WORD_RE = regex.compile(r"\w+", regex.UNICODE | regex.MULTILINE | regex.DOTALL)
 
 LANGDETECT_SEED = 0
 
