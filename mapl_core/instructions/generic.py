@@ -81,7 +81,8 @@ class ExactCountFamily(InstructionFamily):
             if len(sat) != 1:
                 return None
             (n,) = sat
-            return {self.count_arg: n} if n is not None and n not in vio else None
+            in_range = n is not None and spec.lo <= n <= spec.hi
+            return {self.count_arg: n} if in_range and n not in vio else None
         known = sorted(c for c in vio if c is not None)
         center = known[len(known) // 2] if known else spec.lo
         free = [n for n in range(spec.lo, spec.hi + 1) if n not in vio]

@@ -29,6 +29,13 @@ class CapitalWordFrequency(ThresholdFamily):
     def measure(self, text: str, kw: Kwargs) -> int:
         return count_capital_words(text)
 
+    def follows(self, text: str, kw: Kwargs) -> bool:
+        # Each all-capital token holds at least one uppercase character and tokens do not overlap, so the
+        # number of uppercase characters bounds the count; where the bound decides, skip tokenizing.
+        if sum(map(str.isupper, text)) < kw["capital_frequency"]:
+            return kw["capital_relation"] == "less than"
+        return super().follows(text, kw)
+
 
 class EnglishCapital(FixedFamily):
     id = "change_case:english_capital"
