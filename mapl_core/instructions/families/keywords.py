@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from mapl_core.instructions.base import Arg, InstructionFamily, InvalidKwargs, Kwargs, ProposalContext, Target
 from mapl_core.instructions.generic import ThresholdFamily
@@ -23,6 +23,29 @@ def _contains(keyword: str, text: str) -> bool:
 def _contains_word(word: str, text: str) -> bool:
     """Reference semantics for forbidden words: `\\bword\\b`, case-insensitive."""
     return safe_pattern(word, _I, r"\b", r"\b").search(text) is not None
+
+
+def _pick_words(
+    pool: list[str], targets: list[Target], holds: Callable[[str, str], bool], rng: random.Random
+) -> list[str] | None:
+    """1-3 words from `pool` such that a satisfying response `holds` for every word and a violating one
+    fails for at least one (greedy cover of the violating responses, then extra words at random)."""
+    sat = [r for r, want in targets if want]
+    vio = [r for r, want in targets if not want]
+    usable = [w for w in pool if all(holds(w, s) for s in sat)]
+    chosen: list[str] = []
+    uncovered = list(vio)
+    for w in usable:
+        if not uncovered:
+            break
+        if any(not holds(w, v) for v in uncovered):
+            chosen.append(w)
+            uncovered = [v for v in uncovered if holds(w, v)]
+    if uncovered or len(chosen) > 3:
+        return None
+    extra = [w for w in usable if w not in chosen]
+    chosen += extra[: max(len(chosen), rng.randint(1, 3)) - len(chosen)]
+    return chosen or None
 
 
 class KeywordExistence(InstructionFamily):
@@ -44,23 +67,8 @@ class KeywordExistence(InstructionFamily):
         return all(_contains(k, text) for k in kw["keywords"])
 
     def _propose(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Kwargs | None:
-        sat = [r for r, want in targets if want]
-        vio = [r for r, want in targets if not want]
         pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng)
-        usable = [w for w in pool if all(_contains(w, s) for s in sat)]
-        chosen: list[str] = []
-        uncovered = list(vio)
-        for w in usable:  # every violating response must miss at least one keyword
-            if not uncovered:
-                break
-            if any(not _contains(w, v) for v in uncovered):
-                chosen.append(w)
-                uncovered = [v for v in uncovered if _contains(w, v)]
-        if uncovered or len(chosen) > 3:
-            return None
-        extra = [w for w in usable if w not in chosen]
-        want_total = max(len(chosen), rng.randint(1, 3))
-        chosen += extra[: want_total - len(chosen)]
+        chosen = _pick_words(pool, targets, _contains, rng)  # every keyword present in a satisfying text
         return {"keywords": chosen} if chosen else None
 
 
@@ -103,23 +111,8 @@ class ForbiddenWords(InstructionFamily):
         return not any(_contains_word(w, text) for w in kw["forbidden_words"])
 
     def _propose(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Kwargs | None:
-        sat = [r for r, want in targets if want]
-        vio = [r for r, want in targets if not want]
         pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng)
-        usable = [w for w in pool if not any(_contains_word(w, s) for s in sat)]
-        chosen: list[str] = []
-        uncovered = list(vio)
-        for w in usable:  # every violating response must use at least one forbidden word
-            if not uncovered:
-                break
-            if any(_contains_word(w, v) for v in uncovered):
-                chosen.append(w)
-                uncovered = [v for v in uncovered if not _contains_word(w, v)]
-        if uncovered or len(chosen) > 3:
-            return None
-        extra = [w for w in usable if w not in chosen]
-        want_total = max(len(chosen), rng.randint(1, 3))
-        chosen += extra[: want_total - len(chosen)]
+        chosen = _pick_words(pool, targets, lambda w, t: not _contains_word(w, t), rng)  # all absent
         return {"forbidden_words": chosen} if chosen else None
 
 
