@@ -1,0 +1,1 @@
+"""great-expectations suites, one per table, run on every new dataset version (the construction issue)."""

@@ -1,0 +1,1 @@
+"""Prefect deployments and schedules for the flows (the orchestration issue)."""

@@ -1,0 +1,1 @@
+"""Thin Prefect tasks over mapl_core (cached, retryable); the orchestration issue fills this package."""
