@@ -27,6 +27,7 @@ from reference_ifeval import _modules
 from mapl_core.evaluation.ifeval_files import parse_prompt
 from mapl_core.evaluation.ifeval_scoring import score_prompt
 from mapl_core.instructions import INSTRUCTION_IDS, ProposalContext, get_family
+from mapl_core.instructions.text import clear_text_caches
 
 
 def random_letter(row: dict) -> bool:
@@ -58,6 +59,7 @@ def main() -> None:
     def run_mapl() -> list:
         out = []
         for row, text in pairs:
+            clear_text_caches()  # IFEval responses are unique: no measurement may come from an earlier pair
             item, _ = parse_prompt("bench", 0, row)
             v = score_prompt(item, text)
             out.append((v.follow_instruction_list_strict, v.follow_instruction_list_loose))
@@ -95,6 +97,7 @@ def main() -> None:
         calls = made = 0
         t0 = time.perf_counter()
         for i, text in enumerate(real):
+            clear_text_caches()
             for want in (True, False):
                 made += fam.propose([(text, want)], random.Random(i), ctx) is not None
                 calls += 1

