@@ -131,6 +131,12 @@ def instructions(
     console.print(table)
 
 
+from mapl_cli.datasets import build_command, datasets_app  # noqa: E402
+
+app.command("build")(build_command)
+app.add_typer(datasets_app, name="datasets")
+
+
 @app.command("where")
 def where() -> None:
     """Show the data root and the shared data folder mapl uses."""

@@ -1,0 +1,226 @@
+"""`mapl build`: ingest → intra + inter construction → data contracts → atomic commits.
+
+Plain Python (no orchestrator): the Prefect tasks and the CLI call `build`. Tables are staged first, checked
+by the contracts (a `validator` passed in, normally `data_contracts.validate`), and only then committed,
+each in one atomic Delta commit. A build that fails leaves no new version of any table behind, except the
+quarantine table when too many source rows are bad (so the bad rows can be inspected).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Protocol
+
+from mapl_core import __version__
+from mapl_core.config import BuildConfig
+from mapl_core.construction.inter import build_inter
+from mapl_core.construction.intra import build_intra
+from mapl_core.data import schema
+from mapl_core.data.ingest import IngestReport, Pair, Quarantined, ingest, split_of
+from mapl_core.data.readers import read_rows
+from mapl_core.storage.delta_tables import DatasetStore, StagedTable, VersionInfo
+
+KINDS = {
+    "original": schema.ORIGINAL,
+    "quarantine": schema.QUARANTINE,
+    "intra": schema.INTRA,
+    "inter": schema.INTER,
+    "inter_comparisons": schema.INTER_COMPARISONS,
+}
+
+
+class IngestFailed(RuntimeError):
+    """Too many source rows are bad; the quarantine table holds them with reasons."""
+
+
+class ContractFailed(RuntimeError):
+    """A data contract failed; nothing was committed. `reports` lists the validation reports written."""
+
+    def __init__(self, message: str, reports: list[Path]):
+        super().__init__(message)
+        self.reports = reports
+
+
+@dataclass
+class ContractResult:
+    table: str
+    success: bool
+    summary: str
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    report_json: Path | None = None
+    report_md: Path | None = None
+
+
+class Validator(Protocol):
+    def __call__(
+        self, kind: str, staged: StagedTable, cfg: BuildConfig, report_dir: Path
+    ) -> ContractResult: ...
+
+
+@dataclass
+class BuildOutcome:
+    ingest: IngestReport
+    versions: dict[str, VersionInfo]
+    contracts: dict[str, ContractResult]
+    seconds: float
+
+
+def table_name(cfg: BuildConfig, kind: str) -> str:
+    return f"{cfg.name}_{kind}"
+
+
+def code_version() -> str:
+    """mapl's version plus the git commit of the checkout, when there is one."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def source_fingerprint(source: str) -> str:
+    """SHA-256 of a local source file (hub ids are recorded by name and split)."""
+    path = Path(source)
+    if not path.is_file():
+        return "hub"
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def construct_batch(
+    pairs: list[tuple[Pair, str]], cfg: BuildConfig
+) -> tuple[list[dict], list[dict], list[dict], int]:
+    """Intra rows, inter rows, comparisons and the pair count for a batch; a pure function of its input."""
+    intra, inter, comparisons = [], [], []
+    for pair, split in pairs:
+        for side in ("chosen", "rejected"):
+            row = build_intra(pair, split, side, cfg.construction, cfg.seed)
+            if row is not None:
+                intra.append(row)
+        rows, comps = build_inter(pair, split, cfg.construction, cfg.seed)
+        inter += rows
+        comparisons += comps
+    return intra, inter, comparisons, len(pairs)
+
+
+def _construct_job(
+    args: tuple[list[tuple[Pair, str]], BuildConfig],
+) -> tuple[list[dict], list[dict], list[dict], int]:
+    return construct_batch(*args)
+
+
+def _batches(it: Iterator, size: int) -> Iterator[list]:
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def build(
+    cfg: BuildConfig,
+    store: DatasetStore,
+    validator: Validator | None = None,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> BuildOutcome:
+    """Build every table for `cfg` and commit them; see the module docstring for the failure rules."""
+    t0 = time.perf_counter()
+    report = IngestReport(cfg.source)
+    stagers = {kind: store.stager(table_name(cfg, kind), sch) for kind, sch in KINDS.items()}
+    staged: dict[str, StagedTable] = {}
+    try:
+        rows = read_rows(cfg.source, cfg.source_split, cfg.ingest.limit)
+        items = ingest(rows, cfg.source, cfg.shape, cfg.ingest, report)
+
+        def pair_batches() -> Iterator[list[tuple[Pair, str]]]:
+            for chunk in _batches(items, cfg.batch_size):
+                pairs = []
+                for item in chunk:
+                    if isinstance(item, Quarantined):
+                        stagers["quarantine"].write_rows([item.__dict__])
+                    else:
+                        pairs.append((item, split_of(item.pair_id, cfg.ingest.split_fractions)))
+                stagers["original"].write_rows([{**p.__dict__, "split": s} for p, s in pairs])
+                yield pairs
+
+        jobs = ((batch, cfg) for batch in pair_batches())
+        if workers > 1:
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(workers) as pool:
+                _drain(pool.imap(_construct_job, jobs), stagers, progress)
+        else:
+            _drain(map(_construct_job, jobs), stagers, progress)
+        staged = {kind: s.close() for kind, s in stagers.items()}
+    except BaseException:
+        for s in stagers.values():
+            s.abort()
+        raise
+
+    meta = {
+        "config_hash": cfg.config_hash(),
+        "config": cfg.model_dump(mode="json"),
+        "code_version": code_version(),
+        "seed": cfg.seed,
+        "inputs": {"source": cfg.source, "split": cfg.source_split, "sha256": source_fingerprint(cfg.source)},
+        "ingest": {"rows_read": report.rows_read, "pairs": report.pairs, "quarantined": report.quarantined},
+    }
+    if report.rows_read == 0 or report.bad_fraction > cfg.ingest.max_bad_fraction:
+        quarantine = store.commit(staged.pop("quarantine"), meta)
+        for s in staged.values():
+            store.discard(s)
+        reasons = ", ".join(f"{n} × {r}" for r, n in sorted(report.reasons.items(), key=lambda x: -x[1])[:5])
+        raise IngestFailed(
+            f"{cfg.source}: {report.quarantined} of {report.rows_read} rows are bad "
+            f"({report.bad_fraction:.1%} > max_bad_fraction {cfg.ingest.max_bad_fraction:.1%}); "
+            f"reasons: {reasons or 'no rows'}. Nothing was built; the bad rows are in table "
+            f"{quarantine.name}@{quarantine.version}."
+        )
+
+    contracts: dict[str, ContractResult] = {}
+    if validator is not None:
+        report_dir = Path(store.root) / "reports" / cfg.name / cfg.config_hash()
+        for kind, st in staged.items():
+            contracts[kind] = validator(kind, st, cfg, report_dir)
+        failed = [c for c in contracts.values() if not c.success]
+        if failed:
+            for s in staged.values():
+                store.discard(s)
+            reports = [p for c in failed for p in (c.report_json, c.report_md) if p is not None]
+            raise ContractFailed("\n\n".join(c.summary for c in failed), reports)
+
+    versions: dict[str, VersionInfo] = {}
+    original_version: int | None = None
+    for kind in ("original", "quarantine", "intra", "inter", "inter_comparisons"):
+        extra: dict[str, Any] = {"kind": kind}
+        if kind in contracts:
+            extra["contract"] = {"success": contracts[kind].success, "metrics": contracts[kind].metrics}
+        if original_version is not None:
+            extra["inputs"] = {**meta["inputs"], table_name(cfg, "original"): original_version}
+        versions[kind] = store.commit(staged[kind], {**meta, **extra})
+        if kind == "original":
+            original_version = versions[kind].version
+    return BuildOutcome(report, versions, contracts, time.perf_counter() - t0)
+
+
+def _drain(results, stagers, progress) -> None:
+    for intra, inter, comparisons, n_pairs in results:
+        stagers["intra"].write_rows(intra)
+        stagers["inter"].write_rows(inter)
+        stagers["inter_comparisons"].write_rows(comparisons)
+        if progress is not None:
+            progress(n_pairs)

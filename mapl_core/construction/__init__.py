@@ -1,0 +1,1 @@
+"""Instruction-combination sampling: the intra- and inter-sample MAPL sets."""

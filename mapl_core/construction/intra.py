@@ -1,0 +1,96 @@
+"""The intra-sample set: one response y, two prompts — x_w whose instructions y follows, x_l it breaks.
+
+Condition 1: y follows every instruction of x_w and not every instruction of x_l.
+Condition 2: y follows at least one instruction of x_w and none of x_l.
+Both prompts use the same instruction types with different arguments (the paper's G1 ⊂ G0).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from mapl_core.config import ConstructionConfig
+from mapl_core.construction.render import attach, leaks
+from mapl_core.construction.sampling import (
+    FIXED_ONLY_IDS,
+    canonical,
+    compatible,
+    context_for,
+    families_in_order,
+    rng_for,
+    row_id,
+)
+from mapl_core.data.ingest import Pair
+from mapl_core.instructions import INSTRUCTION_IDS, get_family
+
+
+def _both_sides(iid: str, response: str, rng: random.Random, ctx) -> tuple[dict, dict] | None:
+    fam = get_family(iid)
+    sat = fam.propose([(response, True)], rng, ctx)
+    if sat is None:
+        return None
+    vio = fam.propose([(response, False)], rng, ctx)
+    return (sat, vio) if vio is not None else None
+
+
+def build_intra(
+    pair: Pair, split: str, side: str, cfg: ConstructionConfig, seed: int
+) -> dict[str, Any] | None:
+    """One intra row for `pair`'s `side` response, or None if no instruction set could be built."""
+    response = pair.chosen if side == "chosen" else pair.rejected
+    other = pair.rejected if side == "chosen" else pair.chosen
+    rng = rng_for(seed, pair.pair_id, "intra", side)
+    condition = 1 if rng.random() < cfg.condition_mix else 2
+    k = rng.randint(cfg.k_min, cfg.k_max)
+    allowed = tuple(i for i in (cfg.families or INSTRUCTION_IDS) if i not in FIXED_ONLY_IDS)
+    ctx = context_for(pair.prompt, [other])
+
+    picked: list[str] = []
+    args: list[tuple[dict, dict]] = []
+    for attempt, iid in enumerate(families_in_order(allowed, rng)):
+        if len(picked) == k or attempt >= cfg.max_attempts + k:
+            break
+        if not compatible(picked, iid):
+            continue
+        both = _both_sides(iid, response, rng, ctx)
+        if both is None or (
+            iid == "startend:end_checker" and len(both[0]["end_phrase"].split()) > cfg.max_end_phrase_words
+        ):
+            continue
+        picked.append(iid)
+        args.append(both)
+    if not picked:
+        return None
+
+    n = len(picked)
+    if condition == 1:  # x_w: all followed; x_l: a non-empty subset broken
+        broken = set(rng.sample(range(n), rng.randint(1, n)))
+        kw_w = [sat for sat, _ in args]
+        kw_l = [vio if i in broken else sat for i, (sat, vio) in enumerate(args)]
+    else:  # x_w: a non-empty subset followed; x_l: all broken
+        kept = set(rng.sample(range(n), rng.randint(1, n)))
+        kw_w = [sat if i in kept else vio for i, (sat, vio) in enumerate(args)]
+        kw_l = [vio for _, vio in args]
+
+    row: dict[str, Any] = {
+        "row_id": row_id(pair.pair_id, "intra", side),
+        "pair_id": pair.pair_id,
+        "split": split,
+        "response_side": side,
+        "response": response,
+        "condition": condition,
+        "k": n,
+    }
+    for suffix, kws in (("w", kw_w), ("l", kw_l)):
+        texts = [get_family(i).describe(kw, rng) for i, kw in zip(picked, kws, strict=True)]
+        if leaks(texts, response):
+            return None
+        row[f"prompt_{suffix}"] = attach(pair.prompt, texts, rng)
+        row[f"instructions_{suffix}"] = list(picked)
+        row[f"kwargs_{suffix}"] = [canonical(kw) for kw in kws]
+        row[f"texts_{suffix}"] = texts
+        row[f"follows_{suffix}"] = [
+            get_family(i).check(response, kw) for i, kw in zip(picked, kws, strict=True)
+        ]
+    return row

@@ -1,0 +1,53 @@
+"""Shared pieces of instruction-combination sampling: seeded streams, family draws, instruction records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from mapl_core.instructions import INSTRUCTION_IDS, ProposalContext, conflicts, get_family
+from mapl_core.instructions.vocabulary import content_words
+
+# A family's `propose` may use end phrases of up to this many words; longer ones would copy the response.
+FIXED_ONLY_IDS = frozenset(i for i in INSTRUCTION_IDS if not get_family(i).args)
+
+
+def rng_for(seed: int, *parts: str) -> random.Random:
+    """An independent stream per (seed, pair, purpose): output does not depend on processing order."""
+    digest = hashlib.sha256(":".join([str(seed), *parts]).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def row_id(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+def canonical(kwargs: dict[str, Any]) -> str:
+    return json.dumps(kwargs, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Instruction:
+    id: str
+    kwargs: dict[str, Any]
+    text: str
+
+
+def context_for(prompt: list[dict[str, str]], other_texts: list[str]) -> ProposalContext:
+    """Topical candidate words for keyword arguments: the request's words and the other response's."""
+    request = prompt[-1]["content"]
+    words = content_words(request) + [w for t in other_texts for w in content_words(t)]
+    return ProposalContext(prompt=request, candidate_words=tuple(dict.fromkeys(words))[:40])
+
+
+def families_in_order(allowed: tuple[str, ...], rng: random.Random) -> list[str]:
+    order = list(allowed)
+    rng.shuffle(order)
+    return order
+
+
+def compatible(chosen: list[str], candidate: str) -> bool:
+    return all(not conflicts(candidate, c) for c in chosen)

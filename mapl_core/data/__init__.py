@@ -1,0 +1,1 @@
+"""Reading and normalising original preference data."""
