@@ -36,7 +36,7 @@ def built(tmp_path_factory) -> tuple[DatasetStore, object]:
 
 
 def test_intra_rows_meet_their_condition_and_labels_reverify(built) -> None:
-    store, outcome = built
+    store, _ = built
     rows = store.read("t_intra").to_pylist()
     assert len(rows) >= 100 and {r["condition"] for r in rows} == {1, 2}
     for r in rows:
@@ -81,7 +81,7 @@ def test_commit_metadata_records_lineage(built) -> None:
 
 
 def test_same_input_config_and_seed_give_identical_tables_serial_or_parallel(tmp_path: Path, built) -> None:
-    store, outcome = built
+    _, outcome = built
     again = build(cfg_for(), DatasetStore(tmp_path / "a"), workers=2)
     for kind, v in outcome.versions.items():
         assert again.versions[kind].metadata["fingerprint"] == v.metadata["fingerprint"], kind

@@ -160,5 +160,5 @@ def test_unknown_sources_give_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not a hub id"):
         list(read_rows(str(tmp_path / "missing.jsonl")))
     (tmp_path / "x.txt").write_text("hello")
-    with pytest.raises(SourceError, match="unknown format .txt"):
+    with pytest.raises(SourceError, match=r"unknown format \.txt"):
         list(read_rows(str(tmp_path / "x.txt")))
