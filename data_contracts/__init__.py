@@ -1,9 +1,10 @@
-"""Data contracts: one great-expectations suite per table, run on every staged version before its commit.
+"""Data contracts: one great-expectations suite per table, checked on every row before any commit.
 
-from data_contracts import validate
-build(cfg, store, validator=validate)
+from data_contracts import CONTRACTS
+build(cfg, store, contracts=CONTRACTS)      # row checks run in the build's workers
+validate("intra", staged, cfg, report_dir)  # or check one staged table on its own
 """
 
-from data_contracts.validate import validate
+from data_contracts.validate import CONTRACTS, validate
 
-__all__ = ["validate"]
+__all__ = ["CONTRACTS", "validate"]

@@ -40,7 +40,7 @@ def build_command(
     """Ingest → intra + inter construction → data contracts → one atomic commit per table."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from data_contracts import validate
+    from data_contracts import CONTRACTS
     from mapl_core.build import ContractFailed, IngestFailed, build
     from mapl_core.config import BuildConfig
     from mapl_core.data.readers import SourceError
@@ -74,7 +74,7 @@ def build_command(
         task = bar.add_task("build", total=cfg.ingest.limit)
         try:
             outcome = build(
-                cfg, store, validator=validate, workers=workers, progress=lambda n: bar.advance(task, n)
+                cfg, store, contracts=CONTRACTS, workers=workers, progress=lambda n: bar.advance(task, n)
             )
         except (IngestFailed, SourceError) as exc:
             err.print(f"[bold red]build failed:[/] {exc}", highlight=False)

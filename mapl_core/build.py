@@ -1,7 +1,7 @@
 """`mapl build`: ingest → intra + inter construction → data contracts → atomic commits.
 
 Plain Python (no orchestrator): the Prefect tasks and the CLI call `build`. Tables are staged first, checked
-by the contracts (a `validator` passed in, normally `data_contracts.validate`), and only then committed,
+by the contracts (`contracts` passed in, normally `data_contracts.CONTRACTS`: row checks run in the workers), and only then committed,
 each in one atomic Delta commit. A build that fails leaves no new version of any table behind, except the
 quarantine table when too many source rows are bad (so the bad rows can be inspected).
 """
@@ -59,9 +59,18 @@ class ContractResult:
     report_md: Path | None = None
 
 
-class Validator(Protocol):
-    def __call__(
-        self, kind: str, staged: StagedTable, cfg: BuildConfig, report_dir: Path
+class Contracts(Protocol):
+    """Data contracts as the build runs them: rows checked where they are built, then the whole table."""
+
+    def check_rows(self, kind: str, rows: list[dict[str, Any]], cfg: BuildConfig) -> dict[str, Any]: ...
+
+    def finish(
+        self,
+        kind: str,
+        staged: StagedTable,
+        batches: list[dict[str, Any]],
+        cfg: BuildConfig,
+        report_dir: Path,
     ) -> ContractResult: ...
 
 
@@ -104,10 +113,14 @@ def source_fingerprint(source: str) -> str:
     return h.hexdigest()[:32]
 
 
+Built = dict[str, Any]
+
+
 def construct_batch(
-    pairs: list[tuple[Pair, str]], cfg: BuildConfig
-) -> tuple[list[dict], list[dict], list[dict], int]:
-    """Intra rows, inter rows, comparisons and the pair count for a batch; a pure function of its input."""
+    pairs: list[tuple[Pair, str]], cfg: BuildConfig, contracts: Contracts | None = None
+) -> Built:
+    """Rows of every constructed table for a batch (a pure function of its input), and, with `contracts`,
+    each table's row-level contract results for those rows."""
     intra, inter, comparisons = [], [], []
     for pair, split in pairs:
         for side in ("chosen", "rejected"):
@@ -117,12 +130,18 @@ def construct_batch(
         rows, comps = build_inter(pair, split, cfg.construction, cfg.seed)
         inter += rows
         comparisons += comps
-    return intra, inter, comparisons, len(pairs)
+    built: Built = {
+        "pairs": len(pairs),
+        "rows": {"intra": intra, "inter": inter, "inter_comparisons": comparisons},
+    }
+    if contracts is not None:
+        built["checks"] = {
+            kind: contracts.check_rows(kind, rows, cfg) for kind, rows in built["rows"].items()
+        }
+    return built
 
 
-def _construct_job(
-    args: tuple[list[tuple[Pair, str]], BuildConfig],
-) -> tuple[list[dict], list[dict], list[dict], int]:
+def _construct_job(args: tuple[list[tuple[Pair, str]], BuildConfig, Contracts | None]) -> Built:
     return construct_batch(*args)
 
 
@@ -134,7 +153,7 @@ def _batches(it: Iterator, size: int) -> Iterator[list]:
 def build(
     cfg: BuildConfig,
     store: DatasetStore,
-    validator: Validator | None = None,
+    contracts: Contracts | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> BuildOutcome:
@@ -143,28 +162,33 @@ def build(
     report = IngestReport(cfg.source)
     stagers = {kind: store.stager(table_name(cfg, kind), sch) for kind, sch in KINDS.items()}
     staged: dict[str, StagedTable] = {}
+    checks: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
     try:
         rows = read_rows(cfg.source, cfg.source_split, cfg.ingest.limit)
         items = ingest(rows, cfg.source, cfg.shape, cfg.ingest, report)
 
         def pair_batches() -> Iterator[list[tuple[Pair, str]]]:
             for chunk in _batches(items, cfg.batch_size):
-                pairs = []
+                pairs, bad = [], []
                 for item in chunk:
                     if isinstance(item, Quarantined):
-                        stagers["quarantine"].write_rows([item.__dict__])
+                        bad.append(item.__dict__)
                     else:
                         pairs.append((item, split_of(item.pair_id, cfg.ingest.split_fractions)))
-                stagers["original"].write_rows([{**p.__dict__, "split": s} for p, s in pairs])
+                original = [{**p.__dict__, "split": s} for p, s in pairs]
+                for kind, rows in (("quarantine", bad), ("original", original)):
+                    stagers[kind].write_rows(rows)
+                    if contracts is not None and rows:
+                        checks[kind].append(contracts.check_rows(kind, rows, cfg))
                 yield pairs
 
-        jobs = ((batch, cfg) for batch in pair_batches())
+        jobs = ((batch, cfg, contracts) for batch in pair_batches())
         if workers > 1:
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(workers) as pool:
-                _drain(pool.imap(_construct_job, jobs), stagers, progress)
+                _drain(pool.imap(_construct_job, jobs), stagers, checks, progress)
         else:
-            _drain(map(_construct_job, jobs), stagers, progress)
+            _drain(map(_construct_job, jobs), stagers, checks, progress)
         staged = {kind: s.close() for kind, s in stagers.items()}
     except BaseException:
         for s in stagers.values():
@@ -191,12 +215,12 @@ def build(
             f"{quarantine.name}@{quarantine.version}."
         )
 
-    contracts: dict[str, ContractResult] = {}
-    if validator is not None:
+    results: dict[str, ContractResult] = {}
+    if contracts is not None:
         report_dir = Path(store.root) / "reports" / cfg.name / cfg.config_hash()
         for kind, st in staged.items():
-            contracts[kind] = validator(kind, st, cfg, report_dir)
-        failed = [c for c in contracts.values() if not c.success]
+            results[kind] = contracts.finish(kind, st, checks[kind], cfg, report_dir)
+        failed = [c for c in results.values() if not c.success]
         if failed:
             for s in staged.values():
                 store.discard(s)
@@ -207,20 +231,21 @@ def build(
     original_version: int | None = None
     for kind in ("original", "quarantine", "intra", "inter", "inter_comparisons"):
         extra: dict[str, Any] = {"kind": kind}
-        if kind in contracts:
-            extra["contract"] = {"success": contracts[kind].success, "metrics": contracts[kind].metrics}
+        if kind in results:
+            extra["contract"] = {"success": results[kind].success, "metrics": results[kind].metrics}
         if original_version is not None:
             extra["inputs"] = {**meta["inputs"], table_name(cfg, "original"): original_version}
         versions[kind] = store.commit(staged[kind], {**meta, **extra})
         if kind == "original":
             original_version = versions[kind].version
-    return BuildOutcome(report, versions, contracts, time.perf_counter() - t0)
+    return BuildOutcome(report, versions, results, time.perf_counter() - t0)
 
 
-def _drain(results, stagers, progress) -> None:
-    for intra, inter, comparisons, n_pairs in results:
-        stagers["intra"].write_rows(intra)
-        stagers["inter"].write_rows(inter)
-        stagers["inter_comparisons"].write_rows(comparisons)
+def _drain(results: Iterator[Built], stagers, checks, progress) -> None:
+    for built in results:
+        for kind, rows in built["rows"].items():
+            stagers[kind].write_rows(rows)
+            if "checks" in built:
+                checks[kind].append(built["checks"][kind])
         if progress is not None:
-            progress(n_pairs)
+            progress(built["pairs"])

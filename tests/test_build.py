@@ -15,7 +15,7 @@ import pytest
 from corpus import HH_TEST, IFEVAL_PROMPTS
 from typer.testing import CliRunner
 
-from data_contracts import validate
+from data_contracts import CONTRACTS, validate
 from mapl_cli.main import app
 from mapl_core.build import ContractFailed, IngestFailed, build
 from mapl_core.config import BuildConfig, ConstructionConfig, IngestConfig
@@ -32,7 +32,7 @@ def cfg_for(limit: int = 60, **kw) -> BuildConfig:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[DatasetStore, object]:
     store = DatasetStore(tmp_path_factory.mktemp("root"))
-    return store, build(cfg_for(), store, validator=validate)
+    return store, build(cfg_for(), store, contracts=CONTRACTS)
 
 
 def test_intra_rows_meet_their_condition_and_labels_reverify(built) -> None:
@@ -140,7 +140,7 @@ def test_a_failed_contract_commits_nothing_and_writes_reports(tmp_path: Path) ->
     store = DatasetStore(tmp_path / "root")
     cfg = BuildConfig(name="c", source=str(src), construction=ConstructionConfig(k_max=2))
     with pytest.raises(ContractFailed) as info:
-        build(cfg, store, validator=validate)
+        build(cfg, store, contracts=CONTRACTS)
     assert "check_not_benchmark_prompt" in str(info.value) and '"source_row": "1"' in str(info.value)
     assert all(p.exists() for p in info.value.reports)
     assert store.names() == []

@@ -64,8 +64,8 @@ def build_inter(pair: Pair, split: str, cfg: ConstructionConfig, seed: int) -> t
         texts = [get_family(i).describe(kw, rng) for i, kw in zip(picked, kws, strict=True)]
         if leaks(texts, pair.chosen) or leaks(texts, pair.rejected):
             continue
-        f_c = [get_family(i).check(pair.chosen, kw) for i, kw in zip(picked, kws, strict=True)]
-        f_r = [get_family(i).check(pair.rejected, kw) for i, kw in zip(picked, kws, strict=True)]
+        f_c = [get_family(i).verdict(pair.chosen, kw) for i, kw in zip(picked, kws, strict=True)]
+        f_r = [get_family(i).verdict(pair.rejected, kw) for i, kw in zip(picked, kws, strict=True)]
         n = len(picked)
         rows.append(
             {

@@ -91,6 +91,6 @@ def build_intra(
         row[f"kwargs_{suffix}"] = [canonical(kw) for kw in kws]
         row[f"texts_{suffix}"] = texts
         row[f"follows_{suffix}"] = [
-            get_family(i).check(response, kw) for i, kw in zip(picked, kws, strict=True)
+            get_family(i).verdict(response, kw) for i, kw in zip(picked, kws, strict=True)
         ]
     return row

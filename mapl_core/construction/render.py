@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 
 from mapl_core.instructions.text import words
@@ -28,12 +29,19 @@ def attach(prompt: list[Message], texts: list[str], rng: random.Random) -> list[
     return [dict(m) for m in prompt[:-1]] + [last]
 
 
-def leaks(texts: list[str], response: str, n: int = LEAK_WORDS) -> bool:
-    """True if an instruction text repeats `n` consecutive words of the response (or the whole of it)."""
+@functools.lru_cache(maxsize=4096)
+def _ngrams(response: str, n: int) -> frozenset[tuple[str, ...]] | None:
     resp = [w.lower() for w in words(response)]
     if len(resp) < n:
+        return None
+    return frozenset(tuple(resp[i : i + n]) for i in range(len(resp) - n + 1))
+
+
+def leaks(texts: list[str], response: str, n: int = LEAK_WORDS) -> bool:
+    """True if an instruction text repeats `n` consecutive words of the response (or the whole of it)."""
+    grams = _ngrams(response, n)
+    if grams is None:
         return any(response.strip() and response.strip() in t for t in texts)
-    grams = {tuple(resp[i : i + n]) for i in range(len(resp) - n + 1)}
     for t in texts:
         tw = [w.lower() for w in words(t)]
         if any(tuple(tw[i : i + n]) in grams for i in range(len(tw) - n + 1)):

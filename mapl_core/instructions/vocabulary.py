@@ -25,12 +25,17 @@ STOPWORDS = frozenset(
 
 def content_words(text: str, min_len: int = 4) -> list[str]:
     """Distinct lower-case alphabetic words of `text` that carry meaning, in order of first use."""
+    return list(_content_words(text, min_len))
+
+
+@functools.lru_cache(maxsize=4096)
+def _content_words(text: str, min_len: int) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for w in words(text):
         lw = w.lower()
         if len(lw) >= min_len and lw.isascii() and lw.isalpha() and lw not in STOPWORDS:
             seen.setdefault(lw, None)
-    return list(seen)
+    return tuple(seen)
 
 
 @functools.cache

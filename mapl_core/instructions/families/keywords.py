@@ -72,22 +72,29 @@ def _pick_words(
     pool: list[str], targets: list[Target], holds: Callable[[str, str], bool], rng: random.Random
 ) -> list[str] | None:
     """1-3 words from `pool` such that a satisfying response `holds` for every word and a violating one
-    fails for at least one (greedy cover of the violating responses, then extra words at random)."""
+    fails for at least one (greedy cover of the violating responses, then extra words at random).
+
+    The pool is scanned lazily, in order, and only as far as needed."""
     sat = [r for r, want in targets if want]
-    vio = [r for r, want in targets if not want]
-    usable = [w for w in pool if all(holds(w, s) for s in sat)]
+    uncovered = [r for r, want in targets if not want]
+    want_total = rng.randint(1, 3)
     chosen: list[str] = []
-    uncovered = list(vio)
-    for w in usable:
-        if not uncovered:
+    extra: list[str] = []
+    for w in pool:
+        if uncovered and len(chosen) >= 3:
+            return None
+        if not uncovered and len(chosen) + len(extra) >= want_total:
             break
-        if any(not holds(w, v) for v in uncovered):
+        if not all(holds(w, s) for s in sat):
+            continue
+        if uncovered and any(not holds(w, v) for v in uncovered):
             chosen.append(w)
             uncovered = [v for v in uncovered if holds(w, v)]
-    if uncovered or len(chosen) > 3:
+        else:
+            extra.append(w)
+    if uncovered:
         return None
-    extra = [w for w in usable if w not in chosen]
-    chosen += extra[: max(len(chosen), rng.randint(1, 3)) - len(chosen)]
+    chosen += extra[: max(len(chosen), want_total) - len(chosen)]
     return chosen or None
 
 
