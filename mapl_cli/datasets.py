@@ -145,6 +145,9 @@ def pull_command(
         str | None,
         typer.Option(help="trl or two_sided: a trainer-ready view of a build (REF is the build name)."),
     ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Keep only this split: train, validation or test (the held-out set).")
+    ] = None,
     data_root_opt: Annotated[Path | None, typer.Option("--data-root")] = None,
 ) -> None:
     """Write NAME[@VERSION] (default: latest) to a Parquet or JSONL file."""
@@ -171,6 +174,13 @@ def pull_command(
     except TableNotFound as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None
+    if split is not None:
+        if "split" not in table.column_names:
+            err.print(f"error: {ref} has no split column")
+            raise typer.Exit(2)
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.equal(table["split"], split))
     to.parent.mkdir(parents=True, exist_ok=True)
     tmp = to.with_name(to.name + ".tmp")
     if to.suffix == ".parquet":

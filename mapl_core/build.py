@@ -12,6 +12,7 @@ import hashlib
 import multiprocessing
 import subprocess
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -186,7 +187,7 @@ def build(
         if workers > 1:
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(workers) as pool:
-                _drain(pool.imap(_construct_job, jobs), stagers, checks, progress)
+                _drain(_bounded_imap(pool, jobs, window=2 * workers), stagers, checks, progress)
         else:
             _drain(map(_construct_job, jobs), stagers, checks, progress)
         staged = {kind: s.close() for kind, s in stagers.items()}
@@ -239,6 +240,21 @@ def build(
         if kind == "original":
             original_version = versions[kind].version
     return BuildOutcome(report, versions, results, time.perf_counter() - t0)
+
+
+def _bounded_imap(pool, jobs: Iterator, window: int) -> Iterator[Built]:
+    """`pool.imap` in order, with at most `window` batches in flight.
+
+    `Pool.imap` reads its whole input eagerly, which would hold the entire dataset in memory; here the
+    source is read only as fast as the workers consume it, so memory stays flat as the dataset grows.
+    """
+    pending: deque = deque()
+    for job in jobs:
+        pending.append(pool.apply_async(_construct_job, (job,)))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def _drain(results: Iterator[Built], stagers, checks, progress) -> None:

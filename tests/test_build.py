@@ -81,10 +81,23 @@ def test_commit_metadata_records_lineage(built) -> None:
 
 
 def test_same_input_config_and_seed_give_identical_tables_serial_or_parallel(tmp_path: Path, built) -> None:
-    _, outcome = built
+    store, outcome = built
     again = build(cfg_for(), DatasetStore(tmp_path / "a"), workers=2)
     for kind, v in outcome.versions.items():
         assert again.versions[kind].metadata["fingerprint"] == v.metadata["fingerprint"], kind
+    # byte-identical exports, too
+    runner = CliRunner()
+    exports = []
+    for root in (store.root, str(tmp_path / "a")):
+        target = tmp_path / f"export-{len(exports)}.parquet"
+        assert (
+            runner.invoke(
+                app, ["datasets", "pull", "t_inter", "--to", str(target), "--data-root", root]
+            ).exit_code
+            == 0
+        )
+        exports.append(target.read_bytes())
+    assert exports[0] == exports[1]
     other_seed = build(cfg_for(seed=1), DatasetStore(tmp_path / "b"))
     assert (
         other_seed.versions["intra"].metadata["fingerprint"]
@@ -207,3 +220,41 @@ def test_kill_9_mid_build_leaves_no_new_version(tmp_path: Path) -> None:
     assert {n: store.versions(n)[-1].version for n in store.names()} == before
     again = build(cfg_for(20, seed=2), store)
     assert again.versions["intra"].version == before["t_intra"] + 1
+
+
+def test_cli_build_then_pull_the_held_out_test_split(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        ["build", "--source", str(HH_TEST), "--name", "cli", "--limit", "120", "--data-root", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "cli_intra" in result.output and "passed" in result.output
+    listed = runner.invoke(app, ["datasets", "list", "--data-root", str(tmp_path)])
+    assert all(
+        f"cli_{k}" in listed.output for k in ("original", "quarantine", "intra", "inter", "inter_comparisons")
+    )
+    shown = runner.invoke(app, ["datasets", "show", "cli_intra@0", "--data-root", str(tmp_path)])
+    assert '"config_hash"' in shown.output and "follows_w" in shown.output
+    target = tmp_path / "test.jsonl"
+    pulled = runner.invoke(
+        app,
+        [
+            "datasets",
+            "pull",
+            "cli_inter",
+            "--split",
+            "test",
+            "--to",
+            str(target),
+            "--data-root",
+            str(tmp_path),
+        ],
+    )
+    assert pulled.exit_code == 0
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert rows and {r["split"] for r in rows} == {"test"}
+    missing = runner.invoke(
+        app, ["build", "--source", str(tmp_path / "nope.jsonl"), "--data-root", str(tmp_path)]
+    )
+    assert missing.exit_code == 2 and "no such file" in (missing.stderr or missing.output)
