@@ -5,6 +5,6 @@ build(cfg, store, contracts=CONTRACTS)      # row checks run in the build's work
 validate("intra", staged, cfg, report_dir)  # or check one staged table on its own
 """
 
-from data_contracts.validate import CONTRACTS, validate
+from data_contracts.runner import CONTRACTS, validate
 
 __all__ = ["CONTRACTS", "validate"]

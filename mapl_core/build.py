@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -186,8 +187,8 @@ def build(
         jobs = ((batch, cfg, contracts) for batch in pair_batches())
         if workers > 1:
             ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers) as pool:
-                _drain(_bounded_imap(pool, jobs, window=2 * workers), stagers, checks, progress)
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                _drain(_bounded_map(pool, jobs, window=2 * workers), stagers, checks, progress)
         else:
             _drain(map(_construct_job, jobs), stagers, checks, progress)
         staged = {kind: s.close() for kind, s in stagers.items()}
@@ -242,19 +243,19 @@ def build(
     return BuildOutcome(report, versions, results, time.perf_counter() - t0)
 
 
-def _bounded_imap(pool, jobs: Iterator, window: int) -> Iterator[Built]:
-    """`pool.imap` in order, with at most `window` batches in flight.
+def _bounded_map(pool: ProcessPoolExecutor, jobs: Iterator, window: int) -> Iterator[Built]:
+    """Results in order, with at most `window` batches in flight.
 
-    `Pool.imap` reads its whole input eagerly, which would hold the entire dataset in memory; here the
-    source is read only as fast as the workers consume it, so memory stays flat as the dataset grows.
+    The source is read only as fast as the workers consume it (`Pool.imap` would read all of it at once).
+    A worker that dies (killed, out of memory) raises BrokenProcessPool instead of hanging the build.
     """
     pending: deque = deque()
     for job in jobs:
-        pending.append(pool.apply_async(_construct_job, (job,)))
+        pending.append(pool.submit(_construct_job, job))
         if len(pending) >= window:
-            yield pending.popleft().get()
+            yield pending.popleft().result()
     while pending:
-        yield pending.popleft().get()
+        yield pending.popleft().result()
 
 
 def _drain(results: Iterator[Built], stagers, checks, progress) -> None:

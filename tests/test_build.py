@@ -258,3 +258,18 @@ def test_cli_build_then_pull_the_held_out_test_split(tmp_path: Path) -> None:
         app, ["build", "--source", str(tmp_path / "nope.jsonl"), "--data-root", str(tmp_path)]
     )
     assert missing.exit_code == 2 and "no such file" in (missing.stderr or missing.output)
+
+
+def test_duplicate_rows_are_caught(tmp_path: Path, built) -> None:
+    store, _ = built
+    table = store.read("t_intra")
+    rows = table.to_pylist()
+    staged = store.stage(
+        "t_intra", table.schema, [pa.RecordBatch.from_pylist([*rows, rows[0]], schema=table.schema)]
+    )
+    result = validate("intra", staged, cfg_for(), tmp_path)
+    store.discard(staged)
+    assert not result.success
+    assert any(
+        f["expectation"] == "unique(row_id)" and f["examples"] == [rows[0]["row_id"]] for f in result.failures
+    )

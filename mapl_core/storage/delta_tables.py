@@ -137,29 +137,63 @@ class DatasetStore:
         return stager.close()
 
     def commit(self, staged: StagedTable, metadata: dict[str, Any]) -> VersionInfo:
-        """Make a staged table the new version of its table, in one atomic Delta commit."""
-        import pyarrow.parquet as pq
-        from deltalake import CommitProperties, write_deltalake
+        """Make a staged table the new version of its table, in one atomic Delta commit.
+
+        Local roots: the staged Parquet file is moved into the table folder and added by a Delta transaction
+        (no re-encoding, memory independent of the table's size; until the commit the file is unreferenced
+        and invisible). Object stores: the staged file is streamed through `write_deltalake`.
+        """
+        from deltalake import CommitProperties
 
         custom = {f"{META_PREFIX}{k}": _meta_str(v) for k, v in metadata.items()}
         custom[f"{META_PREFIX}rows"] = str(staged.rows)
         custom[f"{META_PREFIX}fingerprint"] = staged.fingerprint
-        parquet = pq.ParquetFile(staged.path)
-        reader = pa.RecordBatchReader.from_batches(staged.schema, parquet.iter_batches(batch_size=8192))
-        if self._local:
-            Path(self.uri(staged.name)).parent.mkdir(parents=True, exist_ok=True)
+        props = CommitProperties(custom_metadata=custom)
         try:
-            write_deltalake(
-                self.uri(staged.name),
-                reader,
-                mode="overwrite",
-                schema_mode="overwrite",
-                storage_options=self.storage_options,
-                commit_properties=CommitProperties(custom_metadata=custom),
-            )
+            if self._local:
+                self._commit_file(staged, props)
+            else:
+                self._commit_stream(staged, props)
         finally:
             self.discard(staged)
         return self.versions(staged.name)[-1]
+
+    def _commit_file(self, staged: StagedTable, props) -> None:
+        from deltalake import DeltaTable, Schema
+        from deltalake.transaction import AddAction, create_table_with_add_actions
+
+        table_dir = Path(self.uri(staged.name))
+        table_dir.mkdir(parents=True, exist_ok=True)
+        part = f"part-{uuid.uuid4().hex}.parquet"
+        os.replace(staged.path, table_dir / part)
+        st = (table_dir / part).stat()
+        add = AddAction(
+            part, st.st_size, {}, int(st.st_mtime * 1000), True, json.dumps({"numRecords": staged.rows})
+        )
+        schema = Schema.from_arrow(staged.schema)
+        if (table_dir / "_delta_log").is_dir():
+            DeltaTable(str(table_dir)).create_write_transaction(
+                [add], "overwrite", schema, commit_properties=props
+            )
+        else:
+            create_table_with_add_actions(
+                str(table_dir), schema, [add], mode="error", commit_properties=props
+            )
+
+    def _commit_stream(self, staged: StagedTable, props) -> None:
+        import pyarrow.parquet as pq
+        from deltalake import write_deltalake
+
+        parquet = pq.ParquetFile(staged.path)
+        reader = pa.RecordBatchReader.from_batches(staged.schema, parquet.iter_batches(batch_size=8192))
+        write_deltalake(
+            self.uri(staged.name),
+            reader,
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=self.storage_options,
+            commit_properties=props,
+        )
 
     @staticmethod
     def discard(staged: StagedTable) -> None:

@@ -93,8 +93,10 @@ def finish(
 
     failures = [{"expectation": k, **v} for k, v in per_exp.items() if not v["success"]]
     if kind in UNIQUE_KEY and staged.rows:
-        keys = pq.read_table(staged.path, columns=[UNIQUE_KEY[kind]]).column(0).to_pylist()
-        dupes = [k for k, n in Counter(keys).items() if n > 1]
+        import pyarrow.compute as pc
+
+        counts = pc.value_counts(pq.read_table(staged.path, columns=[UNIQUE_KEY[kind]]).column(0))
+        dupes = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
         if dupes:
             failures.append(
                 {
