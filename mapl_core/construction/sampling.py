@@ -11,7 +11,8 @@ from typing import Any
 from mapl_core.instructions import INSTRUCTION_IDS, ProposalContext, conflicts, get_family
 from mapl_core.instructions.vocabulary import content_words
 
-# A family's `propose` may use end phrases of up to this many words; longer ones would copy the response.
+# Families without arguments: a response either follows them or not, so they cannot give x_w and x_l
+# different verdicts for the same response (they are used in the inter-sample set only).
 FIXED_ONLY_IDS = frozenset(i for i in INSTRUCTION_IDS if not get_family(i).args)
 
 
