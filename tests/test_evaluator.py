@@ -146,7 +146,9 @@ def test_baseline_responses_cover_every_prompt_and_are_reproducible(tmp_path: Pa
 
 
 def test_every_command_has_help() -> None:
-    for cmd in ([], ["evaluate-responses"], ["baseline-responses"], ["instructions"], ["where"]):
+    commands = ([], ["evaluate-responses"], ["baseline-responses"], ["instructions"], ["where"], ["build"], ["generate"],
+                ["datasets"], ["datasets", "list"], ["datasets", "show"], ["datasets", "pull"], ["models"], ["models", "prepare"])  # fmt: skip
+    for cmd in commands:
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
 
