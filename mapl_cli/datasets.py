@@ -154,6 +154,7 @@ def pull_command(
     import pyarrow.parquet as pq
 
     from mapl_core.data.views import VIEWS, trl_view, two_sided_view
+    from mapl_core.files import atomic_output
     from mapl_core.storage.delta_tables import TableNotFound, parse_ref
 
     store = _store(data_root_opt)
@@ -181,18 +182,16 @@ def pull_command(
         import pyarrow.compute as pc
 
         table = table.filter(pc.equal(table["split"], split))
-    to.parent.mkdir(parents=True, exist_ok=True)
-    tmp = to.with_name(to.name + ".tmp")
-    if to.suffix == ".parquet":
-        pq.write_table(table, tmp)
-    elif to.suffix == ".jsonl":
-        with tmp.open("w", encoding="utf-8") as fh:
-            for row in table.to_pylist():
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    else:
+    if to.suffix not in (".parquet", ".jsonl"):
         err.print(f"error: {to}: use a .parquet or .jsonl file name")
         raise typer.Exit(2)
-    tmp.replace(to)
+    with atomic_output(to) as tmp:
+        if to.suffix == ".parquet":
+            pq.write_table(table, tmp)
+        else:
+            with tmp.open("w", encoding="utf-8") as fh:
+                for row in table.to_pylist():
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     console.print(f"wrote {table.num_rows} rows of {ref}{f' ({view})' if view else ''} to {to}")
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from mapl_core.files import open_text
 
 
 class SourceError(ValueError):
@@ -35,16 +35,10 @@ def read_rows(source: str, split: str = "train", limit: int | None = None) -> It
         yield n, row
 
 
-def _open(path: Path) -> io.TextIOBase:
-    if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="surrogateescape")
-    return path.open(encoding="utf-8", errors="surrogateescape")
-
-
 def _read_file(path: Path) -> Iterator[Any]:
     kind = (_suffixes(path) or [""])[-1]
     if kind in (".jsonl", ".ndjson"):
-        with _open(path) as fh:
+        with open_text(path, errors="surrogateescape") as fh:
             for line in fh:
                 if line.strip():
                     try:
@@ -52,14 +46,14 @@ def _read_file(path: Path) -> Iterator[Any]:
                     except json.JSONDecodeError:
                         yield line.rstrip("\n")
     elif kind == ".json":
-        with _open(path) as fh:
+        with open_text(path, errors="surrogateescape") as fh:
             data = json.load(fh)
         if isinstance(data, dict):  # {"train": [...]} or {"data": [...]}
             lists = [v for v in data.values() if isinstance(v, list)]
             data = lists[0] if len(lists) == 1 else [data]
         yield from data
     elif kind == ".csv":
-        with _open(path) as fh:
+        with open_text(path, errors="surrogateescape") as fh:
             yield from csv.DictReader(fh)
     elif kind == ".parquet":
         import pyarrow.parquet as pq

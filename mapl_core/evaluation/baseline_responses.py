@@ -7,10 +7,11 @@ instructions are followed by chance: the floor any instruction-following model m
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from pathlib import Path
+
+from mapl_core.files import atomic_output, open_text
 
 _ASSISTANT = "\n\nAssistant:"
 
@@ -22,17 +23,18 @@ def final_assistant_turn(transcript: str) -> str:
 
 def build_baseline(prompts_path: Path, hh_path: Path, out_path: Path) -> int:
     """Write `{"key", "prompt", "response"}` lines for every prompt; returns the number written."""
-    opener = gzip.open if hh_path.suffix == ".gz" else open
-    with opener(hh_path, "rt", encoding="utf-8") as fh:
+    with open_text(hh_path) as fh:
         pool = [
             t for t in (final_assistant_turn(json.loads(line)["chosen"]) for line in fh if line.strip()) if t
         ]
     if not pool:
         raise ValueError(f"{hh_path}: no assistant responses found")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
     n = 0
-    with prompts_path.open(encoding="utf-8") as src, tmp.open("w", encoding="utf-8") as dst:
+    with (
+        atomic_output(out_path) as tmp,
+        prompts_path.open(encoding="utf-8") as src,
+        tmp.open("w", encoding="utf-8") as dst,
+    ):
         for line in src:
             if not line.strip():
                 continue
@@ -41,5 +43,4 @@ def build_baseline(prompts_path: Path, hh_path: Path, out_path: Path) -> int:
             response = pool[int.from_bytes(digest[:8], "big") % len(pool)]
             dst.write(json.dumps({"key": row["key"], "prompt": row["prompt"], "response": response}) + "\n")
             n += 1
-    tmp.replace(out_path)
     return n

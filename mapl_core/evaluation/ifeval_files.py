@@ -8,13 +8,13 @@ present, is used to match instead of the prompt text.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mapl_core.files import open_text
 from mapl_core.instructions import InvalidKwargs, UnknownInstruction, get_family
 
 
@@ -54,16 +54,12 @@ class PromptItem:
     raw_kwargs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
-
-
 def read_json_lines(path: Path) -> Iterator[tuple[int, Any, InputIssue | None]]:
     """(line number, parsed object or None, issue or None) for each non-blank line."""
     if not path.is_file():
         raise InputError([InputIssue(str(path), 0, "", "file not found")])
     try:
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             for number, raw in enumerate(fh, start=1):
                 if not raw.strip():
                     continue

@@ -15,6 +15,7 @@ from mapl_core.evaluation.ifeval_files import (
     load_prompts,
     load_responses,
 )
+from mapl_core.files import atomic_output
 from mapl_core.instructions import get_family, loose_variants
 
 
@@ -140,18 +141,14 @@ def evaluate_files(prompts_path: Path, responses_path: Path, skip_invalid: bool 
 
 def write_evaluation(evaluation: Evaluation, out_dir: Path) -> tuple[Path, Path]:
     """Write `verdicts.jsonl` (one line per prompt) and `summary.json`; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     verdicts_path, summary_path = out_dir / "verdicts.jsonl", out_dir / "summary.json"
-    tmp = verdicts_path.with_suffix(".jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_output(verdicts_path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for v in evaluation.verdicts:
             row = asdict(v) | {
                 "follow_all_strict": v.follow_all_strict,
                 "follow_all_loose": v.follow_all_loose,
             }
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(verdicts_path)
-    tmp = summary_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(evaluation.summary.to_json(), indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(summary_path)
+    with atomic_output(summary_path) as tmp:
+        tmp.write_text(json.dumps(evaluation.summary.to_json(), indent=2, ensure_ascii=False) + "\n")
     return verdicts_path, summary_path

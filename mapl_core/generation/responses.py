@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mapl_core.files import atomic_output
 from mapl_core.generation.cache import GenerationCache, cache_key
 from mapl_core.generation.engines import Generator, SamplingConfig
 
@@ -66,10 +67,7 @@ def generate_responses(
         cache.put_many([(keys[i], t) for i, t in zip(chunk, texts, strict=True)])
         if progress:
             progress(len(chunk))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_output(out) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for p, k in zip(prompts, keys, strict=True):
             fh.write(json.dumps({**p, "response": cache.get(k)}, ensure_ascii=False) + "\n")
-    tmp.replace(out)
     return GenerationReport(len(prompts), len(todo), len(prompts) - len(todo))
