@@ -237,3 +237,15 @@ def test_keyword_fast_paths_equal_the_regex(text: str, word: str) -> None:
     assert _contains(word, text) == (re.search(word, text, re.IGNORECASE) is not None)
     assert _count(word, text) == len(re.findall(word, text, re.IGNORECASE))
     assert _contains_word(word, text) == (re.search(r"\b" + word + r"\b", text, re.IGNORECASE) is not None)
+
+
+def test_end_phrases_copied_from_the_response_respect_the_word_limit() -> None:
+    fam = get_family("startend:end_checker")
+    text = "Here is a long answer. It ends with a final sentence that has quite a few words in it."
+    for seed in range(10):
+        kw = fam.propose([(text, True)], random.Random(seed), ProposalContext(max_phrase_words=4))
+        assert kw is not None and 2 <= len(kw["end_phrase"].split()) <= 4
+        assert text.lower().endswith(kw["end_phrase"].lower())
+    # IFEval's own closers (not copied from the response) are not limited
+    closer = fam.propose([(text, False)], random.Random(0), ProposalContext(max_phrase_words=2))
+    assert closer is not None and not text.lower().endswith(closer["end_phrase"].lower())

@@ -29,14 +29,12 @@ PATTERNS = ((True, False), (True, True), (False, False), (False, True))
 PATTERN_WEIGHTS = (3, 1, 1, 1)
 
 
-def _instruction(iid: str, pair: Pair, rng: random.Random, ctx, cfg: ConstructionConfig) -> dict | None:
+def _instruction(iid: str, pair: Pair, rng: random.Random, ctx) -> dict | None:
     fam = get_family(iid)
     first = rng.choices(PATTERNS, PATTERN_WEIGHTS)[0]
     for want_c, want_r in (first, *[p for p in PATTERNS if p != first]):
         kw = fam.propose([(pair.chosen, want_c), (pair.rejected, want_r)], rng, ctx)
         if kw is not None:
-            if iid == "startend:end_checker" and len(kw["end_phrase"].split()) > cfg.max_end_phrase_words:
-                continue
             return kw
     return None
 
@@ -44,7 +42,7 @@ def _instruction(iid: str, pair: Pair, rng: random.Random, ctx, cfg: Constructio
 def build_inter(pair: Pair, split: str, cfg: ConstructionConfig, seed: int) -> tuple[list[dict], list[dict]]:
     """(combination rows, margin-ranking comparisons) for one original pair."""
     rng = rng_for(seed, pair.pair_id, "inter")
-    ctx = context_for(pair.prompt, [pair.chosen, pair.rejected])
+    ctx = context_for(pair.prompt, [pair.chosen, pair.rejected], cfg.max_end_phrase_words)
     allowed = cfg.families or INSTRUCTION_IDS
     rows: list[dict[str, Any]] = []
     for j in range(cfg.inter_combinations):
@@ -55,7 +53,7 @@ def build_inter(pair: Pair, split: str, cfg: ConstructionConfig, seed: int) -> t
             if len(picked) == k or attempt >= cfg.max_attempts + k:
                 break
             if compatible(picked, iid):
-                kw = _instruction(iid, pair, rng, ctx, cfg)
+                kw = _instruction(iid, pair, rng, ctx)
                 if kw is not None:
                     picked.append(iid)
                     kws.append(kw)

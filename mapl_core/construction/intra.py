@@ -44,7 +44,7 @@ def build_intra(
     condition = 1 if rng.random() < cfg.condition_mix else 2
     k = rng.randint(cfg.k_min, cfg.k_max)
     allowed = tuple(i for i in (cfg.families or INSTRUCTION_IDS) if i not in FIXED_ONLY_IDS)
-    ctx = context_for(pair.prompt, [other])
+    ctx = context_for(pair.prompt, [other], cfg.max_end_phrase_words)
 
     picked: list[str] = []
     args: list[tuple[dict, dict]] = []
@@ -54,9 +54,7 @@ def build_intra(
         if not compatible(picked, iid):
             continue
         both = _both_sides(iid, response, rng, ctx)
-        if both is None or (
-            iid == "startend:end_checker" and len(both[0]["end_phrase"].split()) > cfg.max_end_phrase_words
-        ):
+        if both is None:
             continue
         picked.append(iid)
         args.append(both)

@@ -37,11 +37,16 @@ class Instruction:
     text: str
 
 
-def context_for(prompt: list[dict[str, str]], other_texts: list[str]) -> ProposalContext:
-    """Topical candidate words for keyword arguments: the request's words and the other response's."""
+def context_for(
+    prompt: list[dict[str, str]], other_texts: list[str], max_phrase_words: int
+) -> ProposalContext:
+    """Topical candidate words for keyword arguments (the request's words and the other response's), and
+    the longest end phrase that may be copied from a response."""
     request = prompt[-1]["content"]
     words = content_words(request) + [w for t in other_texts for w in content_words(t)]
-    return ProposalContext(prompt=request, candidate_words=tuple(dict.fromkeys(words))[:40])
+    return ProposalContext(
+        prompt=request, candidate_words=tuple(dict.fromkeys(words))[:40], max_phrase_words=max_phrase_words
+    )
 
 
 def families_in_order(allowed: tuple[str, ...], rng: random.Random) -> list[str]:

@@ -33,11 +33,14 @@ class ProposalContext:
     candidate_words: meaningful words for keyword-like arguments, e.g. topical words proposed by a
         language model, or the other response's words; the checker still decides every verdict.
     candidate_phrases: candidate end phrases / titles, same role.
+    max_phrase_words: the longest phrase a family may copy from a response itself (an end phrase taken
+        from the response's ending); a short limit keeps rendered prompts from repeating the response.
     """
 
     prompt: str | None = None
     candidate_words: tuple[str, ...] = ()
     candidate_phrases: tuple[str, ...] = ()
+    max_phrase_words: int = 12
 
 
 @dataclass(frozen=True)

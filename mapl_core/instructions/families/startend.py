@@ -56,7 +56,7 @@ class EndPhrase(InstructionFamily):
     def _propose(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Kwargs | None:
         sat = [r for r, want in targets if want]
         if sat:
-            phrases = suffix_phrases(sat[0])
+            phrases = suffix_phrases(sat[0], ctx.max_phrase_words)
             head, tail = phrases[:3], phrases[3:]
             rng.shuffle(tail)
             candidates = head[:1] + tail[:6] + head[1:]
