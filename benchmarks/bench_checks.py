@@ -22,16 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from corpus import EDGE_CASES, MULTILINGUAL, hh_responses, load_ifeval
-from reference_ifeval import _modules
+from reference_ifeval import _modules, row_reference_is_random
 
 from mapl_core.evaluation.ifeval_files import parse_prompt
 from mapl_core.evaluation.ifeval_scoring import score_prompt
 from mapl_core.instructions import INSTRUCTION_IDS, ProposalContext, get_family
 from mapl_core.instructions.text import clear_text_caches
-
-
-def random_letter(row: dict) -> bool:
-    return any(not str(k.get("letter", "a")).isalpha() for k in row["kwargs"])
 
 
 def main() -> None:
@@ -41,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
 
     utils = _modules()
-    rows = [r for r in load_ifeval() if not random_letter(r)]
+    rows = [r for r in load_ifeval() if not row_reference_is_random(r)]
     texts = hh_responses(60, seed=3) + MULTILINGUAL + [e for e in EDGE_CASES if len(e) < 5000]
     rng = random.Random(0)
     pairs = [(row, t) for row in rows for t in rng.sample(texts, args.responses_per_prompt)]

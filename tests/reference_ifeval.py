@@ -36,3 +36,17 @@ def reference_verdicts(
     strict = utils.test_instruction_following_strict(inp, response)
     loose = utils.test_instruction_following_loose(inp, response)
     return list(strict.follow_instruction_list), list(loose.follow_instruction_list)
+
+
+def reference_is_random(instruction_id: str, kwargs: dict) -> bool:
+    """Divergence 1: the reference replaces a `letter` outside a-z by a random letter (prompts 1122, 1129)."""
+    return instruction_id == "keywords:letter_frequency" and not (
+        len(kwargs["letter"]) == 1 and "a" <= kwargs["letter"].lower() <= "z"
+    )
+
+
+def row_reference_is_random(row: dict) -> bool:
+    """True if any instruction of an IFEval row has a verdict the reference draws at random."""
+    return any(
+        reference_is_random(i, k) for i, k in zip(row["instruction_id_list"], row["kwargs"], strict=True)
+    )

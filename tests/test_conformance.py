@@ -14,20 +14,13 @@ import pytest
 from corpus import EDGE_CASES, MULTILINGUAL, corpus_for_prompt, hh_responses, load_ifeval
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_ifeval import reference_verdicts
+from reference_ifeval import reference_is_random, reference_verdicts
 
 from mapl_core.evaluation.ifeval_files import parse_prompt
 from mapl_core.evaluation.ifeval_scoring import score_prompt
 
 ROWS = load_ifeval()
 BASE_TEXTS = hh_responses(24) + MULTILINGUAL + EDGE_CASES
-
-
-def reference_is_random(instruction_id: str, kwargs: dict) -> bool:
-    """Divergence 1: the reference replaces a `letter` outside a-z by a random letter (prompts 1122, 1129)."""
-    return instruction_id == "keywords:letter_frequency" and not (
-        len(kwargs["letter"]) == 1 and "a" <= kwargs["letter"].lower() <= "z"
-    )
 
 
 def compare(row: dict, responses: list[str]) -> list[str]:

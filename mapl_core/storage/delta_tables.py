@@ -199,12 +199,6 @@ class DatasetStore:
     def discard(staged: StagedTable) -> None:
         Path(staged.path).unlink(missing_ok=True)
 
-    def write(
-        self, name: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], metadata: dict[str, Any]
-    ) -> VersionInfo:
-        """Stage and commit in one step (for tables without a contract)."""
-        return self.commit(self.stage(name, schema, batches), metadata)
-
     # ---- reading ----------------------------------------------------------------------------------
     def _table(self, name: str, version: int | None = None):
         from deltalake import DeltaTable
