@@ -28,13 +28,53 @@ def prepare_command() -> None:
     console.print(f"default model ready: {folder}")
 
 
+@models_app.command("serve")
+def serve_command(
+    model: Annotated[str, typer.Option(help="'default', a local model folder, or a hub id.")] = "default",
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    max_model_len: Annotated[int | None, typer.Option(help="Context length (default: the model's).")] = None,
+) -> None:
+    """Serve a model with vLLM's OpenAI-compatible server (this process becomes the server; stop it with
+    Ctrl-C or by its PID). On CPU: float32, eager mode, a 1 GiB KV cache unless VLLM_CPU_KVCACHE_SPACE says."""
+    import os
+    import sys
+
+    from mapl_core.generation.default_model import DefaultModelMissing, resolve_model
+
+    try:
+        path = resolve_model(model)
+    except (OSError, ValueError, DefaultModelMissing) as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", path]
+    argv += ["--host", host, "--port", str(port), "--enforce-eager", "--seed", "0"]
+    if max_model_len:
+        argv += ["--max-model-len", str(max_model_len)]
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", **os.environ}
+    import torch
+
+    if not torch.cuda.is_available():
+        argv += ["--dtype", "float32"]  # bf16 is ~3x slower on AVX2 CPUs
+    err.print(f"serving {path} at http://{host}:{port} (OpenAI-compatible; /health, /v1/chat/completions)")
+    os.execvpe(argv[0], argv, env)
+
+
 def generate_command(
     prompts: Annotated[
         Path, typer.Option(help="IFEval-format prompts, JSONL with a 'prompt' field, or text lines.")
     ],
     out: Annotated[Path, typer.Option(help="Responses JSONL (key, prompt, response).")],
     model: Annotated[str, typer.Option(help="'default', a local model folder, or a hub id.")] = "default",
-    backend: Annotated[str, typer.Option(help="auto (vLLM when installed), vllm or transformers.")] = "auto",
+    backend: Annotated[
+        str,
+        typer.Option(help="auto (vLLM when installed), vllm, transformers, or server (OpenAI-compatible)."),
+    ] = "auto",
+    base_url: Annotated[
+        str | None, typer.Option(help="Server backend: the server's URL, e.g. http://127.0.0.1:8000.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Server backend: requests in flight at once.")] = 8,
+    request_timeout: Annotated[float, typer.Option(help="Server backend: seconds per request.")] = 300.0,
     max_new_tokens: Annotated[int, typer.Option()] = 256,
     temperature: Annotated[float, typer.Option(help="0 for greedy decoding.")] = 0.0,
     top_p: Annotated[float, typer.Option()] = 1.0,
@@ -52,18 +92,30 @@ def generate_command(
     from mapl_core.generation.default_model import DefaultModelMissing, resolve_model
     from mapl_core.generation.engines import SamplingConfig, open_generator
     from mapl_core.generation.responses import generate_responses, read_prompts
+    from mapl_core.generation.server import ServerError, ServerUnavailable
 
     try:
         rows = read_prompts(prompts)[:limit]
-        model_path = resolve_model(model)
-        generator = open_generator(model_path, backend)
-    except (OSError, ValueError, DefaultModelMissing) as exc:
+        if backend == "server":  # the model is whatever the server serves ('default': its first)
+            generator = open_generator(
+                None if model == "default" else model,
+                backend,
+                base_url=base_url,
+                concurrency=concurrency,
+                timeout=request_timeout,
+            )
+        else:
+            generator = open_generator(resolve_model(model), backend)
+    except (OSError, ValueError, DefaultModelMissing, ServerError, ServerUnavailable) as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None
     store = GenerationCache(cache or data_root() / "cache" / "generations.jsonl")
     params = SamplingConfig(max_new_tokens, temperature, top_p, seed)
     try:
         report = generate_responses(rows, generator, params, store, out, batch_size)
+    except ServerError as exc:
+        err.print(f"error: {exc} (finished prompts are cached; re-run to resume)")
+        raise typer.Exit(1) from None
     finally:
         store.close()
     console.print(

