@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from mapl_core.construction.render import leaks
+from mapl_core.construction.sampling import MODEL_ARG_IDS
 from mapl_core.instructions import REGISTRY, conflict_free, get_family
 from mapl_core.paths import shared_data_dir
 
@@ -67,6 +68,14 @@ def _labels_ok(ids, kwargs, follows, response: str) -> bool:
         return False
 
 
+def _sources_ok(ids, sources) -> bool:
+    """One source per instruction; "model" only for families whose arguments a model can propose."""
+    ids, sources = list(ids), list(sources)
+    return len(ids) == len(sources) and all(
+        s == "rules" or (s == "model" and i in MODEL_ARG_IDS) for i, s in zip(ids, sources, strict=True)
+    )
+
+
 def _ids_ok(ids) -> bool:
     ids = list(ids)
     return bool(ids) and all(i in REGISTRY for i in ids) and conflict_free(ids)
@@ -96,6 +105,7 @@ def intra_checks(df: pd.DataFrame, bench: frozenset[str] | None) -> pd.DataFrame
             "check_labels_verified",
             "check_instructions_valid",
             "check_condition_holds",
+            "check_sources_valid",
             "check_no_response_leak",
             "check_not_benchmark_prompt",
         )
@@ -111,6 +121,9 @@ def intra_checks(df: pd.DataFrame, bench: frozenset[str] | None) -> pd.DataFrame
         )
         holds = (all(fw) and not all(fl)) if r.condition == 1 else (any(fw) and not any(fl))
         out["check_condition_holds"].append(bool(holds))
+        out["check_sources_valid"].append(
+            _sources_ok(r.instructions_w, r.sources_w) and _sources_ok(r.instructions_l, r.sources_l)
+        )
         out["check_no_response_leak"].append(not leaks(list(r.texts_w) + list(r.texts_l), r.response))
         out["check_not_benchmark_prompt"].append(
             bench is None or not (_contaminated(r.prompt_w, bench) or _contaminated(r.prompt_l, bench))
@@ -125,6 +138,7 @@ def inter_checks(df: pd.DataFrame, bench: frozenset[str] | None) -> pd.DataFrame
             "check_labels_verified",
             "check_instructions_valid",
             "check_degree_consistent",
+            "check_sources_valid",
             "check_chosen_differs",
             "check_no_response_leak",
             "check_not_benchmark_prompt",
@@ -141,6 +155,7 @@ def inter_checks(df: pd.DataFrame, bench: frozenset[str] | None) -> pd.DataFrame
         out["check_degree_consistent"].append(
             abs(degree - r.degree) < 1e-12 and r.consistent == (sum(fc) >= sum(fr))
         )
+        out["check_sources_valid"].append(_sources_ok(r.instructions, r.sources))
         out["check_chosen_differs"].append(r.chosen.strip() != r.rejected.strip())
         out["check_no_response_leak"].append(
             not (leaks(list(r.texts), r.chosen) or leaks(list(r.texts), r.rejected))

@@ -68,6 +68,8 @@ def check_rows(kind: str, rows: list[dict[str, Any]] | pd.DataFrame, cfg: BuildC
         out["condition"] = {str(k): int(v) for k, v in Counter(int(c) for c in df["condition"]).items()}
     if kind in ("original", "inter"):
         out["length"] = [int(df["chosen"].str.len().sum()), int(df["rejected"].str.len().sum())]
+    source_cols = {"intra": ("sources_w", "sources_l"), "inter": ("sources",)}.get(kind, ())
+    out["sources"] = dict(Counter(s for col in source_cols for lst in df[col] for s in lst))
     out["decontamination"] = "on" if bench is not None else "skipped (no benchmark prompts)"
     return out
 
@@ -78,6 +80,7 @@ def finish(
     """Aggregate batch results, run the whole-table checks, write the report; returns the contract result."""
     per_exp: dict[str, dict[str, Any]] = {}
     condition: Counter = Counter()
+    sources: Counter = Counter()
     length = [0, 0]
     offset = 0
     for b in batches:
@@ -88,6 +91,7 @@ def finish(
             for ex in r["examples"][: EXAMPLES - len(agg["examples"])]:
                 agg["examples"].append({**ex, "row": ex["row"] + offset})
         condition.update(b["condition"])
+        sources.update(b.get("sources", {}))
         length = [length[0] + b["length"][0], length[1] + b["length"][1]]
         offset += b["rows"]
 
@@ -122,6 +126,9 @@ def finish(
                     "examples": [shares],
                 }
             )
+    if sources:  # how many instructions got their arguments from the model's proposals
+        metrics["arguments_from_model"] = sources["model"]
+        metrics["arguments_from_model_share"] = sources["model"] / sum(sources.values())
     if offset and kind in ("original", "inter"):
         metrics["mean_chars_chosen"] = length[0] / offset
         metrics["mean_chars_rejected"] = length[1] / offset

@@ -33,6 +33,13 @@ def build_command(
     limit: Annotated[int | None, typer.Option(help="Read at most this many source rows.")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed (overrides the recipe).")] = None,
     workers: Annotated[int, typer.Option(help="Construction processes.")] = 1,
+    propose_with: Annotated[
+        str | None,
+        typer.Option(
+            help="A model that proposes candidate words and end phrases ('default', a folder or hub id); "
+            "overrides the recipe's proposals.model."
+        ),
+    ] = None,
     data_root_opt: Annotated[
         Path | None, typer.Option("--data-root", help="Where tables live (default ./.mapl).")
     ] = None,
@@ -44,6 +51,8 @@ def build_command(
     from mapl_core.build import ContractFailed, IngestFailed, build
     from mapl_core.config import BuildConfig
     from mapl_core.data.readers import SourceError
+    from mapl_core.generation.default_model import DefaultModelMissing
+    from mapl_core.generation.server import ServerError, ServerUnavailable
 
     raw: dict = {}
     if config is not None:
@@ -57,6 +66,8 @@ def build_command(
     raw.setdefault("source", str(default_hh) if default_hh else None)
     if limit is not None:
         raw.setdefault("ingest", {})["limit"] = limit
+    if propose_with is not None:
+        raw["proposals"] = {**(raw.get("proposals") or {}), "model": propose_with}
     try:
         cfg = BuildConfig.model_validate(raw)
     except Exception as exc:
@@ -76,7 +87,7 @@ def build_command(
             outcome = build(
                 cfg, store, contracts=CONTRACTS, workers=workers, progress=lambda n: bar.advance(task, n)
             )
-        except (IngestFailed, SourceError) as exc:
+        except (IngestFailed, SourceError, DefaultModelMissing, ServerError, ServerUnavailable) as exc:
             err.print(f"[bold red]build failed:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
         except ContractFailed as exc:
@@ -94,6 +105,14 @@ def build_command(
         c = outcome.contracts.get(kind)
         table.add_row(v.name, str(v.version), str(v.rows), "passed" if c and c.success else "-")
     console.print(table)
+    intra = outcome.contracts.get("intra")
+    if cfg.proposals is not None and intra is not None:
+        inter = outcome.contracts["inter"]
+        console.print(
+            f"model-proposed arguments ({cfg.proposals.model}): "
+            f"{intra.metrics.get('arguments_from_model', 0)} instructions in intra, "
+            f"{inter.metrics.get('arguments_from_model', 0)} in inter"
+        )
     console.print(
         f"tables under {store.root}/tables; pull one with: mapl datasets pull {cfg.name}_intra --to out.parquet"
     )

@@ -27,6 +27,8 @@ from mapl_core.construction.intra import build_intra
 from mapl_core.data import schema
 from mapl_core.data.ingest import IngestReport, Pair, Quarantined, ingest, split_of
 from mapl_core.data.readers import read_rows
+from mapl_core.generation.proposals import CandidateProposer, ModelCandidates, open_proposer
+from mapl_core.paths import data_root
 from mapl_core.storage.delta_tables import DatasetStore, StagedTable, VersionInfo
 
 KINDS = {
@@ -118,18 +120,26 @@ def source_fingerprint(source: str) -> str:
 Built = dict[str, Any]
 
 
+Candidates = dict[str, tuple[ModelCandidates, ModelCandidates]]
+"""Model proposals per pair id: (for the chosen response, for the rejected one)."""
+
+
 def construct_batch(
-    pairs: list[tuple[Pair, str]], cfg: BuildConfig, contracts: Contracts | None = None
+    pairs: list[tuple[Pair, str]],
+    cfg: BuildConfig,
+    contracts: Contracts | None = None,
+    candidates: Candidates | None = None,
 ) -> Built:
     """Rows of every constructed table for a batch (a pure function of its input), and, with `contracts`,
     each table's row-level contract results for those rows."""
     intra, inter, comparisons = [], [], []
     for pair, split in pairs:
-        for side in ("chosen", "rejected"):
-            row = build_intra(pair, split, side, cfg.construction, cfg.seed)
+        model = (candidates or {}).get(pair.pair_id)
+        for i, side in enumerate(("chosen", "rejected")):
+            row = build_intra(pair, split, side, cfg.construction, cfg.seed, model[i] if model else None)
             if row is not None:
                 intra.append(row)
-        rows, comps = build_inter(pair, split, cfg.construction, cfg.seed)
+        rows, comps = build_inter(pair, split, cfg.construction, cfg.seed, model or ())
         inter += rows
         comparisons += comps
     built: Built = {
@@ -143,8 +153,15 @@ def construct_batch(
     return built
 
 
-def _construct_job(args: tuple[list[tuple[Pair, str]], BuildConfig, Contracts | None]) -> Built:
+def _construct_job(
+    args: tuple[list[tuple[Pair, str]], BuildConfig, Contracts | None, Candidates | None],
+) -> Built:
     return construct_batch(*args)
+
+
+def _propose(proposer: CandidateProposer, pairs: list[tuple[Pair, str]]) -> Candidates:
+    got = proposer.propose([(p.prompt[-1]["content"], r) for p, _ in pairs for r in (p.chosen, p.rejected)])
+    return {p.pair_id: (got[2 * i], got[2 * i + 1]) for i, (p, _) in enumerate(pairs)}
 
 
 def _batches(it: Iterator, size: int) -> Iterator[list]:
@@ -158,9 +175,27 @@ def build(
     contracts: Contracts | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    proposer: CandidateProposer | None = None,
 ) -> BuildOutcome:
-    """Build every table for `cfg` and commit them; see the module docstring for the failure rules."""
+    """Build every table for `cfg` and commit them; see the module docstring for the failure rules.
+
+    With `cfg.proposals`, a language model proposes candidate arguments for every response first (in this
+    process, batch by batch, cached); pass `proposer` to reuse an open engine."""
     t0 = time.perf_counter()
+    own_proposer = cfg.proposals is not None and proposer is None
+    if own_proposer:
+        cache_root = Path(store.root) if "://" not in store.root else data_root()
+        proposer = open_proposer(
+            cfg.proposals, cache_root / "cache" / "proposals.jsonl", cfg.construction.max_end_phrase_words
+        )
+    try:
+        return _build(cfg, store, contracts, workers, progress, proposer if cfg.proposals else None, t0)
+    finally:
+        if own_proposer:
+            proposer.cache.close()
+
+
+def _build(cfg, store, contracts, workers, progress, proposer, t0) -> BuildOutcome:
     report = IngestReport(cfg.source)
     stagers = {kind: store.stager(table_name(cfg, kind), sch) for kind, sch in KINDS.items()}
     staged: dict[str, StagedTable] = {}
@@ -182,9 +217,9 @@ def build(
                     stagers[kind].write_rows(rows)
                     if contracts is not None and rows:
                         checks[kind].append(contracts.check_rows(kind, rows, cfg))
-                yield pairs
+                yield pairs, (_propose(proposer, pairs) if proposer is not None and pairs else None)
 
-        jobs = ((batch, cfg, contracts) for batch in pair_batches())
+        jobs = ((batch, cfg, contracts, cands) for batch, cands in pair_batches())
         if workers > 1:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
@@ -205,6 +240,8 @@ def build(
         "inputs": {"source": cfg.source, "split": cfg.source_split, "sha256": source_fingerprint(cfg.source)},
         "ingest": {"rows_read": report.rows_read, "pairs": report.pairs, "quarantined": report.quarantined},
     }
+    if proposer is not None:
+        meta["proposals"] = proposer.describe()
     if report.rows_read == 0 or report.bad_fraction > cfg.ingest.max_bad_fraction:
         quarantine = store.commit(staged.pop("quarantine"), meta)
         for s in staged.values():

@@ -59,6 +59,25 @@ class ConstructionConfig(_Strict):
         return self
 
 
+class ProposalConfig(_Strict):
+    """A language model proposes candidate words and end phrases for each response (issue: vLLM-backed
+    condition generation); the instruction checkers still decide every label."""
+
+    model: str = Field("default", description="'default' (SmolLM2-135M-Instruct), a local folder or hub id")
+    backend: Literal["auto", "vllm", "transformers", "server"] = "auto"
+    base_url: str | None = Field(None, description="server backend: the OpenAI-compatible server's URL")
+    max_new_tokens: int = Field(160, ge=16, le=1024)
+    temperature: float = Field(0.0, ge=0.0, description="0: greedy")
+    seed: int = 0
+    batch_size: int = Field(64, ge=1, description="responses per engine call (does not change the output)")
+
+    @model_validator(mode="after")
+    def _server(self) -> ProposalConfig:
+        if self.backend == "server" and not self.base_url:
+            raise ValueError("proposals.backend 'server' needs proposals.base_url")
+        return self
+
+
 class ContractConfig(_Strict):
     decontaminate: bool = True
     benchmark_prompts: str | None = Field(None, description="IFEval-format prompts no training row may hold")
@@ -77,11 +96,16 @@ class BuildConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     construction: ConstructionConfig = ConstructionConfig()
     contracts: ContractConfig = ContractConfig()
+    proposals: ProposalConfig | None = Field(None, description="model-proposed arguments (None: rules only)")
     batch_size: int = Field(2000, ge=1)
 
     def config_hash(self) -> str:
-        """Stable hash of the settings that change the output (batch size does not)."""
+        """Stable hash of the settings that change the output (batch sizes do not)."""
         payload = self.model_dump(mode="json", exclude={"batch_size", "name"})
+        if payload["proposals"] is None:
+            del payload["proposals"]  # hashes of rules-only configs stay what they were
+        else:
+            del payload["proposals"]["batch_size"]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from corpus import IFEVAL_PROMPTS
+from corpus import HH_TEST, IFEVAL_PROMPTS
 from tiny_model import build_tiny_model
 
 from mapl_core.generation.cache import GenerationCache
@@ -87,17 +87,54 @@ def test_vllm_engine_generates_ifeval_responses_that_the_evaluator_scores(tiny: 
     assert scored.returncode == 0 and "prompt-level accuracy" in scored.stdout
 
 
-@pytest.mark.slow
-def test_default_model_is_converted_once_and_answers(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def default_model(tmp_path_factory) -> tuple[Path, Path]:
+    """(data root, default model folder), converted once for this module's tests."""
     from mapl_core.generation.default_model import prepare_default_model
 
-    folder = prepare_default_model(tmp_path)
+    root = tmp_path_factory.mktemp("default-root")
+    return root, prepare_default_model(root)
+
+
+@pytest.mark.slow
+def test_default_model_is_converted_once_and_answers(default_model) -> None:
+    from mapl_core.generation.default_model import prepare_default_model
+
+    root, folder = default_model
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
     mtime = (folder / "model.safetensors").stat().st_mtime
-    assert (
-        prepare_default_model(tmp_path) == folder and (folder / "model.safetensors").stat().st_mtime == mtime
-    )
+    assert prepare_default_model(root) == folder and (folder / "model.safetensors").stat().st_mtime == mtime
     answer = TransformersGenerator(str(folder)).generate(
         [[{"role": "user", "content": "What is the capital of France?"}]], SamplingConfig(max_new_tokens=16)
     )
     assert "Paris" in answer[0]
+
+
+@pytest.mark.slow
+def test_build_with_default_model_proposals_records_them_and_reuses_the_cache(default_model) -> None:
+    """The default model, served by vLLM, proposes words and end phrases; rows record which arguments came
+    from it; the contracts pass; a rebuild takes every answer from the cache and gives the same tables."""
+    from mapl_core.storage.delta_tables import DatasetStore
+
+    root, folder = default_model
+    env = {**os.environ, "MAPL_DATA_ROOT": str(root), "HF_HUB_OFFLINE": "1", "VLLM_LOGGING_LEVEL": "ERROR"}
+    cmd = [sys.executable, "-m", "mapl_cli.main", "build", "--source", str(HH_TEST), "--limit", "16",
+           "--name", "prop", "--propose-with", str(folder)]  # fmt: skip
+    first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "model-proposed arguments" in first.stdout
+    store = DatasetStore(root)
+    intra, inter = store.to_pandas("prop_intra"), store.to_pandas("prop_inter")
+    from_model = sum(
+        list(s).count("model") for col in (intra.sources_w, intra.sources_l, inter.sources) for s in col
+    )
+    assert from_model >= 1
+    meta = json.loads(store.versions("prop_intra")[-1].metadata["proposals"])
+    assert meta["revision"] and meta["engine"].startswith("vllm-") and meta["generated"] == 32
+    assert json.loads(store.versions("prop_intra")[-1].metadata["contract"])["success"] is True
+
+    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    versions = store.versions("prop_intra")
+    assert json.loads(versions[-1].metadata["proposals"])["generated"] == 0
+    assert versions[-1].metadata["fingerprint"] == versions[-2].metadata["fingerprint"]

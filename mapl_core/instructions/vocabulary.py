@@ -46,13 +46,24 @@ def fallback_vocabulary() -> tuple[str, ...]:
 
 
 def candidate_pool(
-    texts: list[str], extra: tuple[str, ...], rng: random.Random, n_fallback: int = 40
+    texts: list[str],
+    extra: tuple[str, ...],
+    rng: random.Random,
+    n_fallback: int = 40,
+    preferred: tuple[str, ...] = (),
 ) -> list[str]:
-    """Topical candidates first (context words, then the texts' words), then a random fallback sample.
+    """`preferred` (model-proposed) words first, then topical candidates (context words, then the texts'
+    words), then a random fallback sample.
 
-    Order within each group is shuffled by `rng`, so choices are varied but reproducible.
+    Order within each group is shuffled by `rng`, so choices are varied but reproducible; with no
+    preferred words the draws are exactly those of a pool without the group.
     """
-    topical: dict[str, None] = {}
+    model: dict[str, None] = {}
+    for w in preferred:
+        lw = w.strip().lower()
+        if lw.isascii() and lw.replace("-", "").isalpha():
+            model.setdefault(lw, None)
+    topical: dict[str, None] = dict(model)
     for w in extra:
         lw = w.strip().lower()
         if lw.isascii() and lw.replace("-", "").isalpha():
@@ -62,8 +73,10 @@ def candidate_pool(
         for w in content_words(t):
             if w not in topical:
                 own.setdefault(w, None)
-    first, second = list(topical), list(own)
+    preferred_first = list(model)
+    first, second = [w for w in topical if w not in model], list(own)
+    rng.shuffle(preferred_first)
     rng.shuffle(first)
     rng.shuffle(second)
     fallback = [w for w in rng.sample(fallback_vocabulary(), n_fallback) if w not in topical and w not in own]
-    return first + second + fallback
+    return preferred_first + first + second + fallback

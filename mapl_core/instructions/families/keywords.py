@@ -117,7 +117,7 @@ class KeywordExistence(InstructionFamily):
         return all(_contains(k, text) for k in kw["keywords"])
 
     def _propose(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Kwargs | None:
-        pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng)
+        pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng, preferred=ctx.model_words)
         chosen = _pick_words(pool, targets, _contains, rng)  # every keyword present in a satisfying text
         return {"keywords": chosen} if chosen else None
 
@@ -137,7 +137,9 @@ class KeywordFrequency(ThresholdFamily):
         return _count(kw["keyword"], text)
 
     def subjects(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Iterator[Kwargs]:
-        pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng, n_fallback=10)
+        pool = candidate_pool(
+            [r for r, _ in targets], ctx.candidate_words, rng, n_fallback=10, preferred=ctx.model_words
+        )
         for w in pool[:30]:
             yield {"keyword": w}
 
@@ -161,7 +163,7 @@ class ForbiddenWords(InstructionFamily):
         return not any(_contains_word(w, text) for w in kw["forbidden_words"])
 
     def _propose(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Kwargs | None:
-        pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng)
+        pool = candidate_pool([r for r, _ in targets], ctx.candidate_words, rng, preferred=ctx.model_words)
         chosen = _pick_words(pool, targets, lambda w, t: not _contains_word(w, t), rng)  # all absent
         return {"forbidden_words": chosen} if chosen else None
 

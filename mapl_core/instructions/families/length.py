@@ -130,7 +130,7 @@ class NthParagraphFirstWord(InstructionFamily):
             if para and first_word(para).isalpha():
                 options.append((n, nth, first_word(para)))
         if not sat:  # violate: keep the structure and demand another first word, or another count
-            pool = candidate_pool([], ctx.candidate_words, rng, n_fallback=5)
+            pool = candidate_pool([], ctx.candidate_words, rng, n_fallback=5, preferred=ctx.model_words)
             alt = [(m, nth, w) for (m, nth, fw) in options for w in pool[:3] if w != fw]
             alt += [(m + d, nth, fw) for (m, nth, fw) in options for d in (1, 2) if m + d <= 7]
             if not alt:

@@ -55,14 +55,17 @@ class EndPhrase(InstructionFamily):
 
     def _propose(self, targets: list[Target], rng: random.Random, ctx: ProposalContext) -> Kwargs | None:
         sat = [r for r, want in targets if want]
+        proposed = list(ctx.model_phrases)  # model-proposed closers are tried first (rarely a response's own)
+        rng.shuffle(proposed)
         if sat:
             phrases = suffix_phrases(sat[0], ctx.max_phrase_words)
             head, tail = phrases[:3], phrases[3:]
             rng.shuffle(tail)
-            candidates = head[:1] + tail[:6] + head[1:]
+            candidates = proposed + head[:1] + tail[:6] + head[1:]
         else:
             candidates = list(ctx.candidate_phrases) + list(END_PHRASES)
             rng.shuffle(candidates)
+            candidates = proposed + candidates
         for phrase in candidates:
             kw = {"end_phrase": phrase}
             if phrase.strip() and all(self.follows(r, kw) == want for r, want in targets):
