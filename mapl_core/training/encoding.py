@@ -1,0 +1,161 @@
+"""Tokenizing comparisons under one documented truncation rule, and the collator that batches them.
+
+Each side (prompt messages, response) is rendered with the tokenizer's chat template when it has one (the
+prompt part with the generation prompt, the response part as the rest of the full conversation), otherwise
+as "role: content" lines with the tokenizer's own special tokens around them.
+
+Truncation rule, for a side longer than `max_length` tokens (never dropped, always counted):
+the response keeps its beginning and at least half the budget (all of it if shorter); the prompt gets the
+rest and is cut from the left, so the oldest turns go first and the instructions — appended at the end of
+the last user turn — stay. Sides of one comparison that share a prompt keep the same prompt tokens (the
+most any of them must cut), so a pair never differs by how much of its prompt survived. The encoding report
+counts truncated sequences per level (they are kept, never dropped — unlike TRL's `max_length` filter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from mapl_core.training.examples import Comparison, Messages
+from mapl_core.training.objective import LEVEL_INDEX
+
+
+@dataclass
+class EncodingReport:
+    comparisons: int = 0
+    sequences: int = 0
+    truncated: int = 0  # sequences that hit the rule
+    by_level: dict[str, int] = field(default_factory=dict)
+
+
+def render(tokenizer, messages: Messages, response: str) -> tuple[str, str]:
+    """(prompt text, response text) as the model will read them."""
+    if getattr(tokenizer, "chat_template", None):
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(
+            [*messages, {"role": "assistant", "content": response}], tokenize=False
+        )
+        if full.startswith(prompt):
+            return prompt, full[len(prompt) :]
+        return prompt, response + (tokenizer.eos_token or "")
+    prompt = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\n\nassistant: "
+    return prompt, response
+
+
+class SideEncoder:
+    """Token ids for one side, with the index where the response starts (for DPO's log-probabilities)."""
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.templated = bool(getattr(tokenizer, "chat_template", None))
+        if self.templated:
+            self.prefix, self.suffix = [], []
+        else:  # e.g. BERT: [CLS] … [SEP]
+            probe = tokenizer.build_inputs_with_special_tokens([-7])
+            at = probe.index(-7)
+            self.prefix, self.suffix = probe[:at], probe[at + 1 :]
+        self.budget = max_length - len(self.prefix) - len(self.suffix)
+        if self.budget < 2:
+            raise ValueError(f"max_length {max_length} leaves no room for text")
+
+    def parts(self, messages: Messages, response: str) -> tuple[list[int], list[int]]:
+        p_text, r_text = render(self.tokenizer, messages, response)
+        p = self.tokenizer(p_text, add_special_tokens=False)["input_ids"]
+        r = self.tokenizer(r_text, add_special_tokens=False)["input_ids"]
+        return p, r
+
+    def prompt_keep(self, p: list[int], r: list[int]) -> int:
+        """How many of the prompt's last tokens the rule keeps for this response."""
+        if len(p) + len(r) <= self.budget:
+            return len(p)
+        keep_r = min(len(r), max(self.budget - len(p), self.budget // 2))
+        return self.budget - keep_r
+
+    def assemble(self, p: list[int], r: list[int], keep_p: int) -> tuple[list[int], int, bool]:
+        kept_p = p[len(p) - keep_p :] if keep_p else []
+        kept_r = r[: self.budget - keep_p]
+        cut = len(kept_p) < len(p) or len(kept_r) < len(r)
+        return self.prefix + kept_p + kept_r + self.suffix, len(self.prefix) + len(kept_p), cut
+
+    def __call__(self, messages: Messages, response: str) -> tuple[list[int], int, bool]:
+        p, r = self.parts(messages, response)
+        return self.assemble(p, r, self.prompt_keep(p, r))
+
+
+def encode_comparisons(
+    comparisons: list[Comparison], tokenizer, max_length: int
+) -> tuple[dict[str, list[Any]], EncodingReport]:
+    """Columns for a `datasets.Dataset` (seq_ids, response_starts, coefs, level) and what was truncated.
+
+    Sides of one comparison that share a prompt keep the same prompt tokens (the shortest any of them
+    needs), so a pair never differs by how much of its prompt survived truncation."""
+    enc = SideEncoder(tokenizer, max_length)
+    report = EncodingReport()
+    parts: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+    cols: dict[str, list[Any]] = {"seq_ids": [], "response_starts": [], "coefs": [], "level": []}
+    for c in comparisons:
+        keys = [(repr(messages), response) for messages, response, _ in c.sides]
+        for key, (messages, response, _) in zip(keys, c.sides, strict=True):
+            if key not in parts:
+                parts[key] = enc.parts(messages, response)
+        keep: dict[str, int] = {}
+        for key in keys:
+            p, r = parts[key]
+            keep[key[0]] = min(keep.get(key[0], len(p)), enc.prompt_keep(p, r))
+        ids, starts = [], []
+        for key in keys:
+            seq, start, cut = enc.assemble(*parts[key], keep[key[0]])
+            ids.append(seq)
+            starts.append(start)
+            report.sequences += 1
+            if cut:
+                report.truncated += 1
+                report.by_level[c.level] = report.by_level.get(c.level, 0) + 1
+        cols["seq_ids"].append(ids)
+        cols["response_starts"].append(starts)
+        cols["coefs"].append([coef for *_, coef in c.sides])
+        cols["level"].append(LEVEL_INDEX[c.level])
+        report.comparisons += 1
+    return cols, report
+
+
+@dataclass
+class ComparisonCollator:
+    """Flattens a batch of comparisons into one right-padded tensor of sequences, with each sequence's
+    owner comparison and coefficient (see `objective.comparison_margins`)."""
+
+    pad_token_id: int
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        seqs, coefs, owner, starts = [], [], [], []
+        for k, ex in enumerate(examples):
+            for ids, coef, start in zip(ex["seq_ids"], ex["coefs"], ex["response_starts"], strict=True):
+                seqs.append(ids)
+                coefs.append(coef)
+                owner.append(k)
+                starts.append(start)
+        width = max(len(s) for s in seqs)
+        input_ids = torch.full((len(seqs), width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(seqs), width), dtype=torch.long)
+        completion = torch.zeros((len(seqs), width), dtype=torch.long)  # the response's tokens (DPO)
+        for i, s in enumerate(seqs):
+            input_ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+            attention[i, : len(s)] = 1
+            completion[i, starts[i] : len(s)] = 1
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "completion_mask": completion,
+            "coefs": torch.tensor(coefs, dtype=torch.float32),
+            "owner": torch.tensor(owner, dtype=torch.long),
+            "levels": torch.tensor([ex["level"] for ex in examples], dtype=torch.long),
+        }
+        if "ref_logps" in examples[0]:
+            batch["ref_logps"] = torch.tensor(
+                [v for ex in examples for v in ex["ref_logps"]], dtype=torch.float32
+            )
+        return batch

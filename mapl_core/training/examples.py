@@ -1,0 +1,79 @@
+"""Comparison rows for training, read from the dataset tables of one build.
+
+Every comparison is a list of (prompt messages, response, coefficient) sides; its margin is the signed sum
+of the sides' scores (see `objective`). Which levels are produced is configured: the original pairs, the
+intra set, and the inter set as consistent pairs ("pairwise"), margin-ranking comparisons ("margin"), or
+both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    level: str
+    sides: tuple[tuple[Messages, str, float], ...]
+    key: str  # the row id(s) it came from, for tracing a comparison back to its table row
+
+
+def _messages(value: Any) -> Messages:
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def original_comparisons(df: pd.DataFrame) -> Iterator[Comparison]:
+    for r in df.itertuples(index=False):
+        p = _messages(r.prompt)
+        yield Comparison("original", ((p, r.chosen, 1.0), (p, r.rejected, -1.0)), r.pair_id)
+
+
+def intra_comparisons(df: pd.DataFrame) -> Iterator[Comparison]:
+    for r in df.itertuples(index=False):
+        yield Comparison(
+            "intra",
+            ((_messages(r.prompt_w), r.response, 1.0), (_messages(r.prompt_l), r.response, -1.0)),
+            r.row_id,
+        )
+
+
+def inter_comparisons(df: pd.DataFrame, comparisons: pd.DataFrame, variant: str) -> Iterator[Comparison]:
+    """`variant`: "pairwise" (consistent combinations as pairs), "margin" (Δ_j > Δ_j' comparisons), "both"."""
+    if variant in ("pairwise", "both"):
+        for r in df[df.consistent].itertuples(index=False):
+            p = _messages(r.prompt)
+            yield Comparison("inter", ((p, r.chosen, 1.0), (p, r.rejected, -1.0)), r.row_id)
+    if variant in ("margin", "both"):
+        rows = {r.row_id: r for r in df.itertuples(index=False)}
+        for c in comparisons.itertuples(index=False):
+            a, b = rows.get(c.stronger_row_id), rows.get(c.weaker_row_id)
+            if a is None or b is None:
+                continue
+            pa, pb = _messages(a.prompt), _messages(b.prompt)
+            sides = ((pa, a.chosen, 1.0), (pa, a.rejected, -1.0), (pb, b.chosen, -1.0), (pb, b.rejected, 1.0))
+            yield Comparison("inter_margin", sides, f"{a.row_id}>{b.row_id}")
+
+
+def comparisons_for(
+    tables: dict[str, pd.DataFrame], levels: tuple[str, ...], inter_variant: str, split: str
+) -> list[Comparison]:
+    """Comparisons of the chosen levels ("original", "intra", "inter") for one split, in table order."""
+
+    def part(name: str) -> pd.DataFrame:
+        df = tables[name]
+        return df[df.split == split]
+
+    out: list[Comparison] = []
+    if "original" in levels:
+        out += original_comparisons(part("original"))
+    if "intra" in levels:
+        out += intra_comparisons(part("intra"))
+    if "inter" in levels:
+        out += inter_comparisons(part("inter"), part("inter_comparisons"), inter_variant)
+    return out

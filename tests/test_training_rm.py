@@ -1,0 +1,173 @@
+"""The MAPL reward objective on TRL, against TRL's stock loss and hand computation, on a tiny real model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from corpus import HH_TEST
+from tiny_model import build_tiny_model
+
+from mapl_core.build import build
+from mapl_core.config import BuildConfig, IngestConfig
+from mapl_core.storage.delta_tables import DatasetStore
+from mapl_core.training.encoding import ComparisonCollator, SideEncoder, encode_comparisons
+from mapl_core.training.examples import comparisons_for
+from mapl_core.training.metrics import level_metrics
+from mapl_core.training.objective import LEVELS
+from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
+
+ALL = {"original": 1.0, "intra": 1.0, "inter": 1.0, "inter_margin": 1.0}
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict:
+    store = DatasetStore(tmp_path_factory.mktemp("root"))
+    cfg = BuildConfig(name="t", source=str(HH_TEST), ingest=IngestConfig(limit=24), batch_size=24)
+    build(cfg, store)
+    kinds = ("original", "intra", "inter", "inter_comparisons")
+    return {k: store.to_pandas(f"t_{k}") for k in kinds}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def load_rm(folder: Path, seed: int = 0):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(seed)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(folder)
+    model.config.pad_token_id = tok.pad_token_id
+    return model, tok
+
+
+def trainer_for(model, tok, columns, tmp_path: Path, weights=ALL, **args):
+    from datasets import Dataset
+    from trl import RewardConfig
+
+    config = RewardConfig(
+        output_dir=str(tmp_path / "out"),
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to=[],
+        per_device_train_batch_size=4,
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        **args,
+    )
+    return MaplRewardTrainer(
+        model=model, args=config, train_dataset=Dataset.from_dict(columns), processing_class=tok,
+        level_weights=weights,
+    )  # fmt: skip
+
+
+def grads(model) -> dict[str, torch.Tensor]:
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_truncation_keeps_the_instructions_and_the_response_start(tiny: Path) -> None:
+    _, tok = load_rm(tiny)
+    enc = SideEncoder(tok, max_length=64)
+    history = [{"role": "user", "content": "old turn " * 80}, {"role": "assistant", "content": "ok"}]
+    prompt = [*history, {"role": "user", "content": "Question? Answer in all lowercase letters."}]
+    ids, start, cut = enc(prompt, "The response begins here and then goes on " * 20)
+    assert cut and len(ids) == 64
+    text_p, text_r = tok.decode(ids[:start]), tok.decode(ids[start:])
+    assert text_p.endswith("Answer in all lowercase letters.<|end|><|assistant|>")
+    assert text_r.startswith("The response begins here")
+    short, _, short_cut = enc([{"role": "user", "content": "hi"}], "hello")
+    assert not short_cut and tok.decode(short) == "<|user|>hi<|end|><|assistant|>hello<|end|>"
+
+
+def test_zero_lambdas_give_trl_stock_reward_loss_and_gradients(tables, tiny: Path, tmp_path: Path) -> None:
+    from datasets import Dataset
+    from trl import RewardConfig, RewardTrainer
+    from trl.trainer.reward_trainer import DataCollatorForPreference
+
+    model, tok = load_rm(tiny)
+    comps = comparisons_for(tables, ("original", "intra", "inter"), "both", "train")
+    original = [c for c in comps if c.level == "original"][:4]
+    others = [c for lv in LEVELS[1:] for c in [c for c in comps if c.level == lv][:2]]
+    cols, _ = encode_comparisons(original + others, tok, max_length=256)
+    assert {LEVELS[lv] for lv in cols["level"]} == set(LEVELS)
+    mapl = trainer_for(model, tok, cols, tmp_path, weights={"original": 1.0, "intra": 0.0, "inter": 0.0})
+    batch = mapl.data_collator([{k: cols[k][i] for k in cols} for i in range(len(cols["level"]))])
+    model.zero_grad()
+    loss = mapl.compute_loss(model, batch)
+    loss.backward()
+    ours = grads(model)
+
+    stock_rows = {"chosen_ids": [cols["seq_ids"][i][0] for i in range(4)],
+                  "rejected_ids": [cols["seq_ids"][i][1] for i in range(4)]}  # fmt: skip
+    stock = RewardTrainer(
+        model=model, processing_class=tok, train_dataset=Dataset.from_dict(stock_rows),
+        args=RewardConfig(output_dir=str(tmp_path / "stock"), bf16=False, gradient_checkpointing=False, report_to=[]),
+    )  # fmt: skip
+    stock_batch = DataCollatorForPreference(tok.pad_token_id)(
+        [{k: v[i] for k, v in stock_rows.items()} for i in range(4)]
+    )
+    model.zero_grad()
+    stock_loss = stock.compute_loss(model, stock_batch)
+    stock_loss.backward()
+    theirs = grads(model)
+    assert torch.allclose(loss, stock_loss, atol=1e-6)
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        assert torch.allclose(ours[name], theirs[name], atol=1e-6), name
+
+
+def test_each_level_loss_is_the_formula_on_the_models_scores(tables, tiny: Path, tmp_path: Path) -> None:
+    model, tok = load_rm(tiny)
+    comps = comparisons_for(tables, ("original", "intra", "inter"), "both", "train")
+    picked = [next(c for c in comps if c.level == lv) for lv in LEVELS for _ in range(1)]
+    cols, _ = encode_comparisons(picked, tok, max_length=256)
+    trainer = trainer_for(model, tok, cols, tmp_path, weights={"original": 1.0, "intra": 0.5, "inter": 2.0,
+                                                                "inter_margin": 2.0})  # fmt: skip
+    batch = trainer.data_collator([{k: cols[k][i] for k in cols} for i in range(len(picked))])
+    model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch)
+        by_hand = {}
+        for i, c in enumerate(picked):  # each sequence scored alone, without padding
+            scores = [float(model(input_ids=torch.tensor([ids])).logits[0, 0]) for ids in cols["seq_ids"][i]]
+            margin = sum(coef * s for coef, s in zip(cols["coefs"][i], scores, strict=True))
+            by_hand[c.level] = -math.log(1 / (1 + math.exp(-margin)))
+    metrics = trainer._metrics["eval"]
+    for level in LEVELS:
+        assert metrics[f"{level}_loss"][-1] == pytest.approx(by_hand[level], abs=1e-5)
+    expected = (
+        by_hand["original"] + 0.5 * by_hand["intra"] + 2.0 * (by_hand["inter"] + by_hand["inter_margin"])
+    )
+    assert float(loss) == pytest.approx(expected, abs=1e-5)
+
+
+def test_training_lowers_every_level_and_the_saved_model_scores_the_same(
+    tables, tiny: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoModelForSequenceClassification
+
+    model, tok = load_rm(tiny)
+    comps = comparisons_for(tables, ("original", "intra", "inter"), "both", "train")
+    mixed = [c for lv in LEVELS for c in [c for c in comps if c.level == lv][:12]]
+    cols, _ = encode_comparisons(mixed, tok, max_length=128)
+    before = level_metrics(model, cols, tok.pad_token_id, sequence_scores)
+    trainer = trainer_for(model, tok, cols, tmp_path, learning_rate=3e-3, num_train_epochs=6)
+    trainer.train()
+    after = level_metrics(model, cols, tok.pad_token_id, sequence_scores)
+    for level in before:
+        assert after[level]["loss"] < before[level]["loss"], (level, before[level], after[level])
+    logged = {k for entry in trainer.state.log_history for k in entry}
+    assert {"original_loss", "intra_accuracy", "inter_loss", "inter_margin_accuracy"} <= logged
+    trainer.save_model(str(tmp_path / "saved"))
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved", dtype=torch.float32)
+    collate = ComparisonCollator(tok.pad_token_id)
+    batch = collate([{k: cols[k][i] for k in cols} for i in range(8)])
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(sequence_scores(model, batch), sequence_scores(again, batch), atol=1e-5)
