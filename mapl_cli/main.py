@@ -133,11 +133,13 @@ def instructions(
 
 from mapl_cli.datasets import build_command, datasets_app  # noqa: E402
 from mapl_cli.generation import generate_command, models_app  # noqa: E402
+from mapl_cli.training import train_app  # noqa: E402
 
 app.command("build")(build_command)
 app.add_typer(datasets_app, name="datasets")
 app.command("generate")(generate_command)
 app.add_typer(models_app, name="models")
+app.add_typer(train_app, name="train")
 
 
 @app.command("where")

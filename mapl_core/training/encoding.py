@@ -54,10 +54,11 @@ class SideEncoder:
         self.templated = bool(getattr(tokenizer, "chat_template", None))
         if self.templated:
             self.prefix, self.suffix = [], []
-        else:  # e.g. BERT: [CLS] … [SEP]
-            probe = tokenizer.build_inputs_with_special_tokens([-7])
-            at = probe.index(-7)
-            self.prefix, self.suffix = probe[:at], probe[at + 1 :]
+        else:  # e.g. BERT: [CLS] … [SEP], found by tokenizing a probe with and without special tokens
+            bare = tokenizer("hello", add_special_tokens=False)["input_ids"]
+            full = tokenizer("hello", add_special_tokens=True)["input_ids"]
+            at = next(i for i in range(len(full)) if full[i : i + len(bare)] == bare)
+            self.prefix, self.suffix = full[:at], full[at + len(bare) :]
         self.budget = max_length - len(self.prefix) - len(self.suffix)
         if self.budget < 2:
             raise ValueError(f"max_length {max_length} leaves no room for text")

@@ -1,0 +1,83 @@
+"""Validated training recipes (one YAML per experiment): `mapl train rm|dpo --config configs/X.yaml`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LevelWeights(_Strict):
+    """λ per level (`L = original + λ_intra·intra + λ_inter·inter`); 0 switches a level off."""
+
+    original: float = Field(1.0, ge=0.0)
+    intra: float = Field(1.0, ge=0.0)
+    inter: float = Field(1.0, ge=0.0)
+    inter_variant: Literal["pairwise", "margin", "both"] = "both"
+
+    def weights(self) -> dict[str, float]:
+        return {
+            "original": self.original,
+            "intra": self.intra,
+            "inter": self.inter,
+            "inter_margin": self.inter,
+        }
+
+    def active(self) -> tuple[str, ...]:
+        return tuple(lv for lv in ("original", "intra", "inter") if getattr(self, lv) > 0)
+
+
+class LoraSettings(_Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = "all-linear"
+
+
+class TrainConfig(_Strict):
+    name: str = Field("mapl", description="output folder name under <data root>/models")
+    kind: Literal["rm", "dpo"] = "rm"
+    model: str = Field("default", description="'default' (rm: MiniLM, dpo: SmolLM2), 'minilm', 'smollm2', "
+                       "a folder or a hub id")  # fmt: skip
+    data: str = Field("hh", description="the build name: tables <data>_original, <data>_intra, …")
+    data_versions: dict[str, int] = Field(
+        default_factory=dict, description="pin table versions, e.g. {intra: 3}"
+    )
+    levels: LevelWeights = LevelWeights()
+    max_length: int = Field(256, ge=16)
+    max_steps: int = Field(100, ge=1)
+    batch_size: int = Field(8, ge=1, description="comparisons per device step")
+    grad_accum: int = Field(1, ge=1)
+    learning_rate: float = Field(1e-5, gt=0)
+    warmup_steps: int = Field(10, ge=0)
+    scheduler: str = "cosine"
+    beta: float = Field(0.1, gt=0, description="DPO only")
+    seed: int = 0
+    limit_per_level: int | None = Field(None, ge=1, description="training comparisons per level (None: all)")
+    eval_split: Literal["validation", "test"] = "validation"
+    eval_limit_per_level: int | None = Field(200, ge=1)
+    lora: LoraSettings | None = None
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int = Field(10, ge=1)
+    save_steps: int = Field(50, ge=1)
+    output_dir: str | None = None
+
+    def config_hash(self) -> str:
+        payload = self.model_dump(mode="json", exclude={"output_dir", "logging_steps", "save_steps"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides) -> TrainConfig:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh) or {}
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(raw)

