@@ -190,9 +190,17 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     if cfg.kind == "rm":
         trainer = MaplRewardTrainer(**common)
     else:
+        # the stored log-probs depend on which comparisons were selected, not on the optimizer or the name
+        selection = json.dumps(
+            cfg.model_dump(
+                mode="json",
+                include={"levels", "limit_per_level", "seed", "eval_split", "eval_limit_per_level"},
+            ),
+            sort_keys=True,
+        )
         keys = {
             name: ref_cache_key(
-                model_revision(path), f"{data_version}|{name}|{cfg.config_hash()}", tokenizer, cfg.max_length
+                model_revision(path), f"{data_version}|{name}|{selection}", tokenizer, cfg.max_length
             )
             for name in ("train", "eval")
         }
