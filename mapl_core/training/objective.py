@@ -49,3 +49,16 @@ def mapl_loss(
     if not total.requires_grad and margins.requires_grad:
         total = total + 0.0 * margins.sum()  # a batch of zero-weight rows: no update, but a valid graph
     return total, stats
+
+
+def batch_loss(
+    scores: torch.Tensor, batch: dict[str, torch.Tensor], weights: dict[str, float], log: dict[str, list]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, margins) of a collated batch from its flat sequence scores; appends each level's loss and
+    accuracy to `log` (a trainer's `_metrics[mode]`), which TRL averages at every log step."""
+    margins = comparison_margins(scores, batch["coefs"], batch["owner"], len(batch["levels"]))
+    loss, stats = mapl_loss(margins, batch["levels"], weights)
+    for level, (level_loss, accuracy, _) in stats.items():
+        log[f"{level}_loss"].append(level_loss)
+        log[f"{level}_accuracy"].append(accuracy)
+    return loss, margins

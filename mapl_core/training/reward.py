@@ -11,7 +11,7 @@ import torch
 from trl import RewardTrainer
 
 from mapl_core.training.encoding import ComparisonCollator
-from mapl_core.training.objective import comparison_margins, mapl_loss
+from mapl_core.training.objective import batch_loss
 
 SIGNATURE = ["seq_ids", "coefs", "level", "response_starts"]
 
@@ -41,9 +41,5 @@ class MaplRewardTrainer(RewardTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
         scores = sequence_scores(model, inputs)
-        margins = comparison_margins(scores, inputs["coefs"], inputs["owner"], len(inputs["levels"]))
-        loss, stats = mapl_loss(margins, inputs["levels"], self.level_weights)
-        for level, (level_loss, accuracy, _) in stats.items():
-            self._metrics[mode][f"{level}_loss"].append(level_loss)
-            self._metrics[mode][f"{level}_accuracy"].append(accuracy)
+        loss, margins = batch_loss(scores, inputs, self.level_weights, self._metrics[mode])
         return (loss, {"margins": margins}) if return_outputs else loss
