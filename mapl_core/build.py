@@ -28,7 +28,6 @@ from mapl_core.data import schema
 from mapl_core.data.ingest import IngestReport, Pair, Quarantined, ingest, split_of
 from mapl_core.data.readers import read_rows
 from mapl_core.generation.proposals import CandidateProposer, ModelCandidates, open_proposer
-from mapl_core.paths import data_root
 from mapl_core.storage.delta_tables import DatasetStore, StagedTable, VersionInfo
 
 KINDS = {
@@ -184,9 +183,8 @@ def build(
     t0 = time.perf_counter()
     own_proposer = cfg.proposals is not None and proposer is None
     if own_proposer:
-        cache_root = Path(store.root) if "://" not in store.root else data_root()
         proposer = open_proposer(
-            cfg.proposals, cache_root / "cache" / "proposals.jsonl", cfg.construction.max_end_phrase_words
+            cfg.proposals, store.cache_dir() / "proposals.jsonl", cfg.construction.max_end_phrase_words
         )
     try:
         return _build(cfg, store, contracts, workers, progress, proposer if cfg.proposals else None, t0)
@@ -195,7 +193,15 @@ def build(
             proposer.cache.close()
 
 
-def _build(cfg, store, contracts, workers, progress, proposer, t0) -> BuildOutcome:
+def _build(
+    cfg: BuildConfig,
+    store: DatasetStore,
+    contracts: Contracts | None,
+    workers: int,
+    progress: Callable[[int], None] | None,
+    proposer: CandidateProposer | None,
+    t0: float,
+) -> BuildOutcome:
     report = IngestReport(cfg.source)
     stagers = {kind: store.stager(table_name(cfg, kind), sch) for kind, sch in KINDS.items()}
     staged: dict[str, StagedTable] = {}

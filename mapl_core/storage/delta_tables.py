@@ -108,6 +108,15 @@ class DatasetStore:
         self.storage_options = storage_options
         self._local = "://" not in self.root
 
+    def cache_dir(self) -> Path:
+        """Where caches that belong with these tables live (model proposals, reference log-probs): beside
+        them for a local store, under the local data root for an object store."""
+        if self._local:
+            return Path(self.root) / "cache"
+        from mapl_core.paths import data_root
+
+        return data_root() / "cache"
+
     def uri(self, name: str) -> str:
         return (
             os.path.join(self.root, "tables", name)

@@ -80,7 +80,7 @@ def read_tables(store: DatasetStore, cfg: TrainConfig) -> tuple[dict[str, pd.Dat
     return tables, versions
 
 
-def _limit(comps: list[Comparison], per_level: int | None, seed: int) -> list[Comparison]:
+def sample_per_level(comps: list[Comparison], per_level: int | None, seed: int) -> list[Comparison]:
     """At most `per_level` comparisons of each level, drawn reproducibly, then shuffled together."""
     by_level: dict[str, list[Comparison]] = {}
     for c in comps:
@@ -155,12 +155,12 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
 
     output = output or Path(cfg.output_dir or data_root() / "models" / cfg.name)
     tables, versions = read_tables(store, cfg)
-    train_comps = _limit(
+    train_comps = sample_per_level(
         comparisons_for(tables, cfg.levels.active(), cfg.levels.inter_variant, "train"),
         cfg.limit_per_level,
         cfg.seed,
     )
-    eval_comps = _limit(
+    eval_comps = sample_per_level(
         comparisons_for(tables, ("original", "intra", "inter"), "both", cfg.eval_split),
         cfg.eval_limit_per_level,
         0,
@@ -204,9 +204,7 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
             )
             for name in ("train", "eval")
         }
-        trainer = MaplDPOTrainer(
-            **common, ref_cache_dir=data_root() / "cache" / "ref_logps", ref_cache_keys=keys
-        )
+        trainer = MaplDPOTrainer(**common, ref_cache_dir=store.cache_dir() / "ref_logps", ref_cache_keys=keys)
 
     resume = last_checkpoint(checkpoints)
     t0 = time.perf_counter()
