@@ -61,7 +61,8 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     from trl import RewardConfig
 
     from mapl_core.training.metrics import level_metrics
-    from mapl_core.training.objective import LEVEL_INDEX
+    from mapl_core.training.mixing import mixed_indices
+    from mapl_core.training.objective import LEVEL_INDEX, LEVELS
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
     o, intra, inter, variant = weights
@@ -74,6 +75,8 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
         if variant in ("margin", "both"):
             wanted.add(LEVEL_INDEX["inter_margin"])
     train_cols = select(cols, lambda i, lv: lv in wanted)
+    order = mixed_indices([LEVELS[lv] for lv in train_cols["level"]], args.mix, seed)
+    train_cols = {k: [v[i] for i in order] for k, v in train_cols.items()}
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=1, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -111,6 +114,12 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--pairs", type=int, default=2312, help="HH source rows to build from")
     ap.add_argument("--eval-per-level", type=int, default=300)
+    ap.add_argument(
+        "--mix",
+        choices=("balanced", "natural"),
+        default="balanced",
+        help="each objective's share of the batches (see mapl_core/training/mixing.py)",
+    )
     ap.add_argument("--no-ablations", action="store_true")
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/rm_quality"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rm_quality.json"))
@@ -147,7 +156,7 @@ def main() -> None:
 
     levels = ("original", "intra", "inter", "inter_margin")
     print(f"\n# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, {args.steps} steps × batch "
-          f"{args.batch}, max length {args.max_length}, lr {args.lr}, seeds {args.seeds}")  # fmt: skip
+          f"{args.batch}, max length {args.max_length}, lr {args.lr}, seeds {args.seeds}, mix {args.mix}")  # fmt: skip
     print(
         "held-out test split comparisons: "
         + ", ".join(f"{lv} {results[0]['rows'].get(lv, 0)}" for lv in levels)

@@ -1,5 +1,9 @@
 """`mapl build`: ingest → intra + inter construction → data contracts → atomic commits.
 
+The two halves also run alone (the pipeline's stages): `stage="ingest"` writes only the original and
+quarantine tables; `stage="construct"` reads a committed original table version (`original=`, e.g.
+`("hh_original", 3)`) and writes the intra, inter and comparison tables from it.
+
 Plain Python (no orchestrator): the Prefect tasks and the CLI call `build`. Tables are staged first, checked
 by the contracts (`contracts` passed in, normally `data_contracts.CONTRACTS`: row checks run in the workers), and only then committed,
 each in one atomic Delta commit. A build that fails leaves no new version of any table behind, except the
@@ -117,6 +121,9 @@ def source_fingerprint(source: str) -> str:
 
 
 Built = dict[str, Any]
+INGEST_KINDS = ("original", "quarantine")
+CONSTRUCT_KINDS = ("intra", "inter", "inter_comparisons")
+STAGES = {"all": INGEST_KINDS + CONSTRUCT_KINDS, "ingest": INGEST_KINDS, "construct": CONSTRUCT_KINDS}
 
 
 Candidates = dict[str, tuple[ModelCandidates, ModelCandidates]]
@@ -152,13 +159,13 @@ def construct_batch(
     return built
 
 
-def _construct_job(
+def construct_job(
     args: tuple[list[tuple[Pair, str]], BuildConfig, Contracts | None, Candidates | None],
 ) -> Built:
     return construct_batch(*args)
 
 
-def _propose(proposer: CandidateProposer, pairs: list[tuple[Pair, str]]) -> Candidates:
+def propose_batch(proposer: CandidateProposer, pairs: list[tuple[Pair, str]]) -> Candidates:
     got = proposer.propose([(p.prompt[-1]["content"], r) for p, _ in pairs for r in (p.chosen, p.rejected)])
     return {p.pair_id: (got[2 * i], got[2 * i + 1]) for i, (p, _) in enumerate(pairs)}
 
@@ -175,19 +182,43 @@ def build(
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
     proposer: CandidateProposer | None = None,
+    stage: str = "all",
+    original: tuple[str, int] | None = None,
+    metadata: dict[str, Any] | None = None,
+    batch_map: Callable[[Iterator], Iterator[Built]] | None = None,
 ) -> BuildOutcome:
-    """Build every table for `cfg` and commit them; see the module docstring for the failure rules.
+    """Build every table for `cfg` (or one `stage`'s) and commit them; see the module docstring.
 
     With `cfg.proposals`, a language model proposes candidate arguments for every response first (in this
-    process, batch by batch, cached); pass `proposer` to reuse an open engine."""
+    process, batch by batch, cached); pass `proposer` to reuse an open engine. `metadata` is added to every
+    commit. `batch_map` runs the construction jobs (`construct_job` over an iterator, results in order), e.g.
+    as tasks on a Dask cluster; by default `workers` local processes run them."""
     t0 = time.perf_counter()
-    own_proposer = cfg.proposals is not None and proposer is None
+    if stage not in STAGES:
+        raise ValueError(f"unknown build stage {stage!r} ({' | '.join(STAGES)})")
+    if (stage == "construct") != (original is not None):
+        raise ValueError("stage 'construct' reads a committed original table: pass original=(name, version)")
+    if stage == "ingest":
+        proposer = None
+    own_proposer = stage != "ingest" and cfg.proposals is not None and proposer is None
     if own_proposer:
         proposer = open_proposer(
             cfg.proposals, store.cache_dir() / "proposals.jsonl", cfg.construction.max_end_phrase_words
         )
     try:
-        return _build(cfg, store, contracts, workers, progress, proposer if cfg.proposals else None, t0)
+        return _build(
+            cfg,
+            store,
+            contracts,
+            workers,
+            progress,
+            proposer if cfg.proposals else None,
+            t0,
+            stage,
+            original,
+            metadata or {},
+            batch_map,
+        )
     finally:
         if own_proposer:
             proposer.cache.close()
@@ -201,37 +232,47 @@ def _build(
     progress: Callable[[int], None] | None,
     proposer: CandidateProposer | None,
     t0: float,
+    stage: str = "all",
+    original: tuple[str, int] | None = None,
+    metadata: dict[str, Any] | None = None,
+    batch_map: Callable[[Iterator], Iterator[Built]] | None = None,
 ) -> BuildOutcome:
+    kinds = STAGES[stage]
     report = IngestReport(cfg.source)
-    stagers = {kind: store.stager(table_name(cfg, kind), sch) for kind, sch in KINDS.items()}
+    stagers = {kind: store.stager(table_name(cfg, kind), KINDS[kind]) for kind in kinds}
     staged: dict[str, StagedTable] = {}
-    checks: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+    checks: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     try:
-        rows = read_rows(cfg.source, cfg.source_split, cfg.ingest.limit)
-        items = ingest(rows, cfg.source, cfg.shape, cfg.ingest, report)
+        if original is not None:
+            yield_batches = table_batches(store, original, cfg.batch_size, report)
+        else:
+            rows = read_rows(cfg.source, cfg.source_split, cfg.ingest.limit)
+            yield_batches = _ingest_batches(ingest(rows, cfg.source, cfg.shape, cfg.ingest, report), cfg)
 
-        def pair_batches() -> Iterator[list[tuple[Pair, str]]]:
-            for chunk in _batches(items, cfg.batch_size):
-                pairs, bad = [], []
-                for item in chunk:
-                    if isinstance(item, Quarantined):
-                        bad.append(item.__dict__)
-                    else:
-                        pairs.append((item, split_of(item.pair_id, cfg.ingest.split_fractions)))
-                original = [{**p.__dict__, "split": s} for p, s in pairs]
-                for kind, rows in (("quarantine", bad), ("original", original)):
+        def pair_batches() -> Iterator[tuple[list[tuple[Pair, str]], Candidates | None]]:
+            for pairs, bad in yield_batches:
+                original_rows = [{**p.__dict__, "split": s} for p, s in pairs]
+                for kind, rows in (("quarantine", bad), ("original", original_rows)):
+                    if kind not in stagers:
+                        continue
                     stagers[kind].write_rows(rows)
                     if contracts is not None and rows:
                         checks[kind].append(contracts.check_rows(kind, rows, cfg))
-                yield pairs, (_propose(proposer, pairs) if proposer is not None and pairs else None)
+                yield pairs, (propose_batch(proposer, pairs) if proposer is not None and pairs else None)
 
         jobs = ((batch, cfg, contracts, cands) for batch, cands in pair_batches())
-        if workers > 1:
+        if stage == "ingest":
+            for batch, _ in pair_batches():
+                if progress is not None:
+                    progress(len(batch))
+        elif batch_map is not None:
+            _drain(batch_map(jobs), stagers, checks, progress)
+        elif workers > 1:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
                 _drain(_bounded_map(pool, jobs, window=2 * workers), stagers, checks, progress)
         else:
-            _drain(map(_construct_job, jobs), stagers, checks, progress)
+            _drain(map(construct_job, jobs), stagers, checks, progress)
         staged = {kind: s.close() for kind, s in stagers.items()}
     except BaseException:
         for s in stagers.values():
@@ -245,10 +286,13 @@ def _build(
         "seed": cfg.seed,
         "inputs": {"source": cfg.source, "split": cfg.source_split, "sha256": source_fingerprint(cfg.source)},
         "ingest": {"rows_read": report.rows_read, "pairs": report.pairs, "quarantined": report.quarantined},
+        **(metadata or {}),
     }
     if proposer is not None:
         meta["proposals"] = proposer.describe()
-    if report.rows_read == 0 or report.bad_fraction > cfg.ingest.max_bad_fraction:
+    if original is not None:
+        meta["inputs"] = {"table": f"{original[0]}@{original[1]}", original[0]: original[1]}
+    if original is None and (report.rows_read == 0 or report.bad_fraction > cfg.ingest.max_bad_fraction):
         quarantine = store.commit(staged.pop("quarantine"), meta)
         for s in staged.values():
             store.discard(s)
@@ -274,7 +318,9 @@ def _build(
 
     versions: dict[str, VersionInfo] = {}
     original_version: int | None = None
-    for kind in ("original", "quarantine", "intra", "inter", "inter_comparisons"):
+    if original is not None:
+        original_version = original[1]
+    for kind in kinds:
         extra: dict[str, Any] = {"kind": kind}
         if kind in results:
             extra["contract"] = {"success": results[kind].success, "metrics": results[kind].metrics}
@@ -286,6 +332,39 @@ def _build(
     return BuildOutcome(report, versions, results, time.perf_counter() - t0)
 
 
+def _ingest_batches(items: Iterator, cfg: BuildConfig) -> Iterator[tuple[list[tuple[Pair, str]], list]]:
+    """Source rows → (valid pairs with their split, quarantined rows), batch by batch."""
+    for chunk in _batches(items, cfg.batch_size):
+        pairs, bad = [], []
+        for item in chunk:
+            if isinstance(item, Quarantined):
+                bad.append(item.__dict__)
+            else:
+                pairs.append((item, split_of(item.pair_id, cfg.ingest.split_fractions)))
+        yield pairs, bad
+
+
+def table_batches(
+    store: DatasetStore, original: tuple[str, int], size: int, report: IngestReport
+) -> Iterator[tuple[list[tuple[Pair, str]], list]]:
+    """The pairs of a committed original table version, with the split they were given at ingest."""
+    name, version = original
+    df = store.to_pandas(f"{name}@{version}")
+    report.rows_read = report.pairs = len(df)
+    fields = ("pair_id", "prompt", "chosen", "rejected", "source", "source_row")
+    records = df.to_dict("records")
+    for start in range(0, len(records), size):
+        chunk = records[start : start + size]
+        pairs = [
+            (
+                Pair(**{f: r[f] for f in fields} | {"prompt": [dict(m) for m in r["prompt"]]}),
+                r["split"],
+            )
+            for r in chunk
+        ]
+        yield pairs, []
+
+
 def _bounded_map(pool: ProcessPoolExecutor, jobs: Iterator, window: int) -> Iterator[Built]:
     """Results in order, with at most `window` batches in flight.
 
@@ -294,7 +373,7 @@ def _bounded_map(pool: ProcessPoolExecutor, jobs: Iterator, window: int) -> Iter
     """
     pending: deque = deque()
     for job in jobs:
-        pending.append(pool.submit(_construct_job, job))
+        pending.append(pool.submit(construct_job, job))
         if len(pending) >= window:
             yield pending.popleft().result()
     while pending:

@@ -138,6 +138,18 @@ class VllmGenerator:
             self._llm = LLM(model=self.model, **kwargs)
         return self._llm
 
+    def close(self) -> None:
+        """Stop the engine and its worker processes (a pipeline scores several policies one after another)."""
+        if self._llm is None:
+            return
+        import contextlib
+        import gc
+
+        with contextlib.suppress(Exception):  # best effort: the engine is going away either way
+            self._llm.llm_engine.engine_core.shutdown()
+        self._llm = None
+        gc.collect()
+
     def generate(
         self, conversations: list[list[Message]], params: SamplingConfig, json_schema: dict | None = None
     ) -> list[str]:

@@ -61,6 +61,9 @@ class TrainConfig(_Strict):
     scheduler: str = "cosine"
     beta: float = Field(0.1, gt=0, description="DPO only")
     seed: int = 0
+    level_mix: Literal["balanced", "natural"] = Field(
+        "balanced", description="balanced: each objective gets an equal share of every batch (see mixing)"
+    )
     limit_per_level: int | None = Field(None, ge=1, description="training comparisons per level (None: all)")
     eval_split: Literal["validation", "test"] = "validation"
     eval_limit_per_level: int | None = Field(200, ge=1)

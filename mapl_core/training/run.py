@@ -26,6 +26,7 @@ from mapl_core.training.config import TrainConfig
 from mapl_core.training.encoding import encode_comparisons
 from mapl_core.training.examples import Comparison, comparisons_for
 from mapl_core.training.metrics import level_metrics
+from mapl_core.training.mixing import mixed_indices
 
 TABLE_KINDS = ("original", "intra", "inter", "inter_comparisons")
 
@@ -206,6 +207,10 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
         }
         trainer = MaplDPOTrainer(**common, ref_cache_dir=store.cache_dir() / "ref_logps", ref_cache_keys=keys)
 
+    # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
+    trainer.train_dataset = trainer.train_dataset.select(
+        mixed_indices([c.level for c in train_comps], cfg.level_mix, cfg.seed)
+    )
     resume = last_checkpoint(checkpoints)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
