@@ -153,5 +153,5 @@ def mapl_pipeline(config: str | dict[str, Any] = DEFAULT_CONFIG, data_root: str 
     rows = comparison(trained, evals)
     publish_comparison(cfg.name, rows, _markdown(cfg, tables, trained, rows))
     log.info("pipeline %s finished: %s", cfg.name, ", ".join(f"{n}@{v}" for n, v in sorted(tables.items())))
-    return {"name": cfg.name, "data_root": root, "tables": tables, "trained": trained, "evaluations": evals,
+    return {"name": cfg.name, "data_root": root, "tables": tables, "construction_reused": constructed["reused"], "trained": trained, "evaluations": evals,
             "comparison": rows}  # fmt: skip

@@ -133,6 +133,7 @@ def instructions(
 
 from mapl_cli.datasets import build_command, datasets_app  # noqa: E402
 from mapl_cli.generation import generate_command, models_app  # noqa: E402
+from mapl_cli.orchestration import run_command, serve_command, stage_command, ui_command  # noqa: E402
 from mapl_cli.training import train_app  # noqa: E402
 
 app.command("build")(build_command)
@@ -140,6 +141,10 @@ app.add_typer(datasets_app, name="datasets")
 app.command("generate")(generate_command)
 app.add_typer(models_app, name="models")
 app.add_typer(train_app, name="train")
+app.command("run")(run_command)
+app.command("stage")(stage_command)
+app.command("serve")(serve_command)
+app.command("ui")(ui_command)
 
 
 @app.command("where")

@@ -1,0 +1,90 @@
+"""One flow per stage, each runnable alone against chosen input versions (`mapl stage build --input
+hh_original@3`). They call the same cached tasks as the end-to-end flow, so a stage run alone and the same
+stage inside the pipeline share their cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+import tasks.stages as T
+from flows.pipeline import DEFAULT_CONFIG, _construct, _evaluate, _ingest, _propose, _train, load_config
+from mapl_core.storage.delta_tables import DatasetStore, parse_ref
+from mapl_core.training.run import TABLE_KINDS
+from tasks.stages import stage_task
+
+
+def _latest(root: str, name: str) -> int:
+    return DatasetStore(root).versions(name)[-1].version
+
+
+def _original(root: str, build_name: str, inputs: list[str]) -> str:
+    for ref in inputs:
+        name, version = parse_ref(ref)
+        if name in ("original", f"{build_name}_original"):
+            full = f"{build_name}_original" if name == "original" else name
+            return f"{full}@{version if version is not None else _latest(root, full)}"
+    return f"{build_name}_original@{_latest(root, f'{build_name}_original')}"
+
+
+def data_versions(root: str, build_name: str, inputs: list[str]) -> dict[str, int]:
+    """Pinned versions from `inputs` (`intra@3` or `hh_intra@3`), the latest for every other table."""
+    pinned = {}
+    for ref in inputs:
+        name, version = parse_ref(ref)
+        kind = name.removeprefix(f"{build_name}_")
+        if kind not in TABLE_KINDS:
+            raise ValueError(f"--input {ref}: not one of the training tables {', '.join(TABLE_KINDS)}")
+        pinned[kind] = version if version is not None else _latest(root, f"{build_name}_{kind}")
+    return {k: pinned.get(k, _latest(root, f"{build_name}_{k}")) for k in TABLE_KINDS}
+
+
+@flow(name="mapl-stage-ingest", log_prints=True)
+def ingest_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl") -> dict[str, Any]:
+    """Ingest the recipe's source into the original and quarantine tables."""
+    cfg, root = load_config(config), str(Path(data_root).resolve())
+    return _ingest(cfg, root)
+
+
+@flow(name="mapl-stage-build", log_prints=True)
+def build_flow(
+    config: str = DEFAULT_CONFIG, data_root: str = ".mapl", inputs: list[str] | None = None
+) -> dict:
+    """Prompt-condition generation and instruction-combination sampling over an original table version."""
+    cfg, root = load_config(config), str(Path(data_root).resolve())
+    original = _original(root, cfg.build.name, inputs or [])
+    _propose(cfg, root, original)
+    constructed = _construct(cfg, root, original)
+    name, version = parse_ref(original)
+    tables = {name: version, **constructed["tables"]}
+    stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")(root, tables, cfg.name)
+    return constructed
+
+
+@flow(name="mapl-stage-train", log_prints=True)
+def train_flow(
+    config: str = DEFAULT_CONFIG, data_root: str = ".mapl", role: str = "rm", inputs: list[str] | None = None
+) -> dict[str, Any]:
+    """Train one model of the recipe (rm, rm_baseline, policy, policy_baseline) on chosen table versions."""
+    cfg, root = load_config(config), str(Path(data_root).resolve())
+    if role not in cfg.trainings():
+        raise ValueError(f"role {role!r} is not in this recipe (roles: {', '.join(cfg.trainings())})")
+    versions = data_versions(root, cfg.build.name, inputs or [])
+    tables = {f"{cfg.build.name}_{k}": v for k, v in versions.items()}
+    stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")(root, tables, cfg.name)
+    return _train(cfg, root, role, versions)
+
+
+@flow(name="mapl-stage-evaluate", log_prints=True)
+def evaluate_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl", model: str = "default",
+                  label: str = "policy") -> dict[str, Any]:  # fmt: skip
+    """IFEval-style evaluation of one policy folder (or 'default', the untrained policy)."""
+    cfg, root = load_config(config), str(Path(data_root).resolve())
+    if cfg.evaluation is None:
+        raise ValueError("this recipe has no evaluation section")
+    return _evaluate(cfg, root, label, model)
+
+
+STAGE_FLOWS = {"ingest": ingest_flow, "build": build_flow, "train": train_flow, "evaluate": evaluate_flow}

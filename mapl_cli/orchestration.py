@@ -1,0 +1,179 @@
+"""`mapl run`, `mapl stage`, `mapl serve` and `mapl ui`: the pipeline on Prefect.
+
+With no `PREFECT_API_URL`, Prefect starts its embedded local server for each run; its database lives in
+`<data root>/prefect/home`, so `mapl ui` later shows every run made against this data root.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mapl_core.paths import REPO_ROOT, data_root
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline_small.yaml"
+STAGES = ("ingest", "build", "train", "evaluate")
+
+
+def prefect_env(root: Path) -> None:
+    """Prefect settings for mapl (before Prefect is imported); a user's own settings win."""
+    os.environ.setdefault("PREFECT_HOME", str(root / "prefect" / "home"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    for key, value in (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_NO_USAGE_STATS", "1"), ("DO_NOT_TRACK", "1")):
+        os.environ.setdefault(key, value)
+
+
+def _fail(exc: BaseException) -> None:
+    err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+    err.print("Finished stages are cached: fix the cause and run the same command again to resume.")
+    raise typer.Exit(1)
+
+
+def ui_hint(flow_run_id: str | None) -> str:
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        base = api.removesuffix("/api")
+        return f"{base}/runs/flow-run/{flow_run_id}" if flow_run_id else base
+    page = f" → http://127.0.0.1:4200/runs/flow-run/{flow_run_id}" if flow_run_id else ""
+    return f"mapl ui (Prefect's UI on this data root's run history){page}"
+
+
+def print_summary(result: dict[str, Any], flow_run_id: str | None, seconds: float) -> None:
+    console.rule(f"mapl pipeline {result['name']} finished in {seconds / 60:.1f} min")
+    t = Table(title="Dataset versions")
+    for col in ("table", "version"):
+        t.add_column(col)
+    for name, version in sorted(result["tables"].items()):
+        t.add_row(name, str(version))
+    console.print(t)
+    m = Table(title="Models")
+    for col in ("role", "steps", "folder"):
+        m.add_column(col)
+    for role, r in result["trained"].items():
+        m.add_row(role, str(r["steps"]), r["model_dir"])
+    console.print(m)
+    c = Table(title="Baseline vs MAPL")
+    for col in ("model", "metric", "base model", "baseline", "MAPL", "Δ"):
+        c.add_column(col, justify="left" if col in ("model", "metric") else "right")
+
+    def fmt(v: Any) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    for r in result["comparison"]:
+        c.add_row(r["model"], r["metric"], fmt(r.get("base model")), fmt(r["baseline"]), fmt(r["mapl"]),
+                  fmt(r["delta"]))  # fmt: skip
+    console.print(c)
+    console.print(f"data root: {result['data_root']}")
+    console.print(f"in the UI: {ui_hint(flow_run_id)}")
+
+
+def run_command(
+    config: Annotated[
+        Path, typer.Option(help="A pipeline recipe (configs/pipeline_*.yaml).")
+    ] = DEFAULT_CONFIG,
+    task_runner: Annotated[
+        str | None, typer.Option(help="Override the recipe: 'default' or 'dask' (construction on Dask).")
+    ] = None,
+) -> None:
+    """Run the whole pipeline: ingest → conditions → sampling → contracts → train RM → train DPO → evaluate.
+
+    Finished stages come from the cache (keyed by input versions, config, model revision, mapl_core version):
+    re-running after a failure executes only what failed and what depends on it."""
+    import time
+
+    root = data_root()
+    prefect_env(root)
+    from pydantic import ValidationError
+
+    from mapl_core.pipeline.config import PipelineConfig
+
+    try:
+        cfg = PipelineConfig.from_yaml(config, task_runner=task_runner)
+    except (OSError, ValidationError) as exc:
+        err.print(f"[bold red]error:[/] invalid pipeline recipe {config}: {exc}")
+        raise typer.Exit(2) from None
+    from flows.pipeline import mapl_pipeline
+
+    t0 = time.perf_counter()
+    state = mapl_pipeline(config=cfg.model_dump(mode="json"), data_root=str(root), return_state=True)
+    run_id = str(state.state_details.flow_run_id)
+    try:
+        result = state.result()
+    except Exception as exc:  # the flow's own error, with the stage that raised it
+        err.print(f"flow run {run_id}: {state.name}")
+        err.print(f"in the UI: {ui_hint(run_id)}")
+        _fail(exc)
+    print_summary(result, run_id, time.perf_counter() - t0)
+
+
+def stage_command(
+    stage: Annotated[str, typer.Argument(help=f"One of: {', '.join(STAGES)}.")],
+    config: Annotated[Path, typer.Option(help="A pipeline recipe.")] = DEFAULT_CONFIG,
+    input: Annotated[
+        list[str] | None,
+        typer.Option("--input", help="Pin an input table version, e.g. original@3 or intra@2 (repeatable)."),
+    ] = None,
+    role: Annotated[str, typer.Option(help="train: rm, rm_baseline, policy or policy_baseline.")] = "rm",
+    model: Annotated[str, typer.Option(help="evaluate: a policy folder, or 'default'.")] = "default",
+) -> None:
+    """Run one stage alone (cached like the same stage in `mapl run`), against chosen input versions."""
+    if stage not in STAGES:
+        err.print(f"[bold red]error:[/] unknown stage {stage!r}; use one of {', '.join(STAGES)}")
+        raise typer.Exit(2)
+    root = data_root()
+    prefect_env(root)
+    import json
+
+    from flows.stages import STAGE_FLOWS
+
+    params: dict[str, Any] = {"config": str(config), "data_root": str(root)}
+    if stage in ("build", "train"):
+        params["inputs"] = list(input or [])
+    if stage == "train":
+        params["role"] = role
+    if stage == "evaluate":
+        params["model"] = model
+    state = STAGE_FLOWS[stage](**params, return_state=True)
+    try:
+        result = state.result()
+    except Exception as exc:
+        _fail(exc)
+    console.print_json(json.dumps(result, default=str))
+
+
+def serve_command(
+    config: Annotated[Path, typer.Option(help="The recipe the deployments run.")] = DEFAULT_CONFIG,
+    cron: Annotated[str, typer.Option(help="Schedule of the end-to-end pipeline (cron).")] = "0 3 * * *",
+) -> None:
+    """Serve the scheduled pipeline and the per-stage deployments with Prefect's runner (this process runs
+    them). Needs a Prefect server: `mapl ui` in another terminal, with PREFECT_API_URL pointing at it."""
+    root = data_root()
+    prefect_env(root)
+    from prefect import serve
+
+    from deployments.pipeline import deployments
+
+    serve(*deployments(str(config.resolve()), str(root), cron))
+
+
+def ui_command(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 4200,
+) -> None:
+    """Start Prefect's server and UI on this data root's run history (PREFECT_HOME under the data root)."""
+    import sys
+
+    prefect_env(data_root())
+    console.print(f"Prefect UI: http://{host}:{port}  (export PREFECT_API_URL=http://{host}:{port}/api to run "
+                  "against it)")  # fmt: skip
+    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    os.execvpe(argv[0], argv, os.environ)
