@@ -78,6 +78,10 @@ def _evaluate(cfg: PipelineConfig, root: str, label: str, model: str) -> dict[st
     return run(model, cfg.evaluation, root, label, cfg.name)
 
 
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
 def comparison(trained: dict[str, dict], evals: dict[str, dict]) -> list[dict[str, Any]]:
     """Rows of the baseline-vs-MAPL table: held-out per-level accuracy, and IFEval prompt-level accuracy."""
     rows = []
@@ -91,14 +95,14 @@ def comparison(trained: dict[str, dict], evals: dict[str, dict]) -> list[dict[st
             if m is None:
                 continue
             rows.append({"model": "reward model" if kind == "rm" else "policy (implicit reward)",
-                         "metric": f"held-out {lv} accuracy", "baseline": b, "mapl": m,
-                         "delta": None if b is None else m - b})  # fmt: skip
+                         "metric": f"held-out {lv} accuracy", "base model": None, "baseline": _r(b), "mapl": _r(m),
+                         "delta": None if b is None else _r(m - b)})  # fmt: skip
     for metric in ("prompt_level_strict", "prompt_level_loose", "inst_level_strict"):
         if "mapl" in evals:
             b = evals.get("baseline", {}).get(metric)
-            rows.append({"model": "policy", "metric": f"IFEval {metric}", "base model": evals.get("base", {}).get(metric),
-                         "baseline": b, "mapl": evals["mapl"][metric],
-                         "delta": None if b is None else evals["mapl"][metric] - b})  # fmt: skip
+            m = evals["mapl"][metric]
+            rows.append({"model": "policy", "metric": f"IFEval {metric}", "base model": _r(evals.get("base", {}).get(metric)),
+                         "baseline": _r(b), "mapl": _r(m), "delta": None if b is None else _r(m - b)})  # fmt: skip
     return rows
 
 

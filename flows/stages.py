@@ -20,12 +20,22 @@ def _latest(root: str, name: str) -> int:
     return DatasetStore(root).versions(name)[-1].version
 
 
+def _checked(root: str, name: str, version: int | None) -> int:
+    """`version` of table `name` (None: the latest), or a ValueError naming the versions that exist."""
+    existing = [v.version for v in DatasetStore(root).versions(name)]
+    if version is None:
+        return existing[-1]
+    if version not in existing:
+        raise ValueError(f"--input {name}@{version}: no such version (versions of {name}: {existing})")
+    return version
+
+
 def _original(root: str, build_name: str, inputs: list[str]) -> str:
     for ref in inputs:
         name, version = parse_ref(ref)
         if name in ("original", f"{build_name}_original"):
             full = f"{build_name}_original" if name == "original" else name
-            return f"{full}@{version if version is not None else _latest(root, full)}"
+            return f"{full}@{_checked(root, full, version)}"
     return f"{build_name}_original@{_latest(root, f'{build_name}_original')}"
 
 
@@ -37,7 +47,7 @@ def data_versions(root: str, build_name: str, inputs: list[str]) -> dict[str, in
         kind = name.removeprefix(f"{build_name}_")
         if kind not in TABLE_KINDS:
             raise ValueError(f"--input {ref}: not one of the training tables {', '.join(TABLE_KINDS)}")
-        pinned[kind] = version if version is not None else _latest(root, f"{build_name}_{kind}")
+        pinned[kind] = _checked(root, f"{build_name}_{kind}", version)
     return {k: pinned.get(k, _latest(root, f"{build_name}_{k}")) for k in TABLE_KINDS}
 
 

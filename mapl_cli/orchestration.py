@@ -25,6 +25,7 @@ STAGES = ("ingest", "build", "train", "evaluate")
 def prefect_env(root: Path) -> None:
     """Prefect settings for mapl (before Prefect is imported); a user's own settings win."""
     os.environ.setdefault("PREFECT_HOME", str(root / "prefect" / "home"))
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -21,6 +21,15 @@ command -v "$python_bin" >/dev/null 2>&1 || {
   exit 1
 }
 
+# Debian's Chromium for the UI test (tests/test_pipeline_cli.py renders the Prefect UI headless). A system
+# package, so it is checked on every run; MAPL_NO_CHROMIUM=1 skips it.
+if [[ -z "${MAPL_NO_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1 \
+  && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+  echo "bootstrap: chromium (apt-get install chromium, for the UI test)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+    || echo "bootstrap: could not install chromium; the UI test will say so" >&2
+fi
+
 want="$(cat "$req"/lock-cpu.txt "$req"/constraints-cpu.txt "$req"/engines-cpu.txt pyproject.toml \
   "$0" | sha256sum | cut -d' ' -f1)"
 

@@ -4,7 +4,8 @@
   mapl_core's version), through `keyed(...)`.
 - Results are persisted as JSON under `<data root>/prefect/results`, so a cache hit works across runs,
   processes and machines that share the data root. Cache keys live in `prefect/cache-keys`, and a file lock (SERIALIZABLE
-  isolation) makes two concurrent runs of the same stage wait for one another instead of both computing it.
+  isolation) makes two concurrent runs of the same stage wait for one another instead of both computing it (a lock
+  left by a killed process is detected and removed: `tasks.locks`).
 - Retries (exponential backoff with jitter) only for transient failures: engine/server connections,
   timeouts, I/O and Delta commit conflicts. A failed contract, bad config or bad input fails at once.
 """
@@ -20,8 +21,9 @@ from typing import Any
 
 from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.filesystems import LocalFileSystem
-from prefect.locking.filesystem import FileSystemLockManager
 from prefect.tasks import exponential_backoff
+
+from tasks.locks import StaleSafeLockManager
 
 RETRIES = 3
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)  # 2, 4, 8 s …
@@ -90,7 +92,7 @@ def keyed(root: str | Path, key_fn: Callable[[dict[str, Any]], str]) -> CacheKey
         d.mkdir(parents=True, exist_ok=True)
     policy = CacheKeyFnPolicy(cache_key_fn=lambda ctx, params: key_fn(params))
     return policy.configure(
-        key_storage=keys, lock_manager=FileSystemLockManager(locks), isolation_level="SERIALIZABLE"
+        key_storage=keys, lock_manager=StaleSafeLockManager(locks), isolation_level="SERIALIZABLE"
     )
 
 

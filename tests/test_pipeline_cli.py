@@ -1,0 +1,214 @@
+"""`mapl stage` / `mapl run` as users run them (subprocesses) against a real `prefect server start`:
+pinned inputs, `kill -9` during construction and during training, concurrent runs, and the UI in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from pipeline_support import tiny_recipe
+
+from mapl_core.storage.delta_tables import DatasetStore
+
+MAPL = str(Path(sys.executable).with_name("mapl"))
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real Prefect server (API + UI) on 127.0.0.1, with its own PREFECT_HOME."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+    }  # the UI's own calls go to this port
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("prefect server did not become healthy in 120 s")
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def _env(server: str, root: Path) -> dict[str, str]:
+    return {**os.environ, "PREFECT_API_URL": f"{server}/api", "MAPL_DATA_ROOT": str(root),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1"}  # fmt: skip
+
+
+def _recipe(tmp_path: Path, tiny: Path, **overrides) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe(str(tiny), **overrides)))
+    return path
+
+
+def _mapl(args: list[str], env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([MAPL, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _json_tail(stdout: str) -> dict:
+    """The stage's record: the JSON object `mapl stage` prints last (training logs print dicts before it)."""
+    start = 0 if stdout.startswith("{\n") else stdout.rindex("\n{\n") + 1
+    return json.loads(stdout[start : stdout.rindex("}") + 1])
+
+
+def _kill_when(cmd: list[str], env: dict[str, str], ready, timeout: float = 300) -> None:
+    """Start `cmd`, wait until `ready()` holds, then kill -9 its whole process group."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, "the command finished before it could be killed"
+        assert time.time() < deadline, "the kill point was never reached"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def test_stage_commands_run_against_pinned_input_versions(server, tiny, tmp_path) -> None:
+    env = _env(server, tmp_path / "root")
+    recipe = _recipe(tmp_path, tiny, rows=30)
+    first = _mapl(["stage", "ingest", "--config", str(recipe)], env)
+    assert first.returncode == 0, first.stderr
+    assert _json_tail(first.stdout)["tables"] == {"t_original": 0, "t_quarantine": 0}
+    _mapl(["stage", "ingest", "--config", str(recipe)], env)  # cached: no new version
+    built = _mapl(["stage", "build", "--config", str(recipe), "--input", "original@0"], env)
+    assert built.returncode == 0, built.stderr
+    record = _json_tail(built.stdout)
+    assert record["input"] == "t_original@0" and record["tables"]["t_intra"] == 0
+    store = DatasetStore(tmp_path / "root")
+    assert [v.version for v in store.versions("t_original")] == [0]
+    bad = _mapl(["stage", "build", "--config", str(recipe), "--input", "original@7"], env)
+    assert bad.returncode == 1 and "t_original@7" in bad.stderr + bad.stdout
+
+
+def test_kill_during_construction_leaves_no_partial_version(server, tiny, tmp_path) -> None:
+    root = tmp_path / "root"
+    env = _env(server, root)
+    recipe = _recipe(tmp_path, tiny, rows=400)
+    assert _mapl(["stage", "ingest", "--config", str(recipe)], env).returncode == 0
+    staging = root / "staging"
+
+    def staging_has_rows() -> bool:
+        return staging.is_dir() and any(p.stat().st_size > 0 for p in staging.glob("*intra*"))
+
+    _kill_when([MAPL, "stage", "build", "--config", str(recipe)], env, staging_has_rows)
+    store = DatasetStore(root)
+    assert "t_intra" not in store.names()  # nothing half-written is visible
+    again = _mapl(["stage", "build", "--config", str(recipe)], env)
+    assert again.returncode == 0, again.stderr
+    for kind in ("intra", "inter", "inter_comparisons"):
+        versions = store.versions(f"t_{kind}")
+        assert [v.version for v in versions] == [0]
+        assert json.loads(versions[0].metadata["contract"])["success"]
+
+
+def test_kill_during_training_resumes_from_the_last_checkpoint(server, tiny, tmp_path) -> None:
+    root = tmp_path / "root"
+    env = _env(server, root)
+    recipe = _recipe(tmp_path, tiny, rows=30)
+    cfg = yaml.safe_load(recipe.read_text())
+    cfg["reward_model"].update(max_steps=600, save_steps=20, limit_per_level=None)
+    recipe.write_text(yaml.safe_dump(cfg))
+    assert _mapl(["stage", "ingest", "--config", str(recipe)], env).returncode == 0
+    built = _mapl(["stage", "build", "--config", str(recipe)], env)
+    assert built.returncode == 0, built.stderr[-3000:]
+    checkpoints = root / "models" / "rm-t" / "checkpoints"
+
+    def has_checkpoint() -> bool:
+        return any((p / "trainer_state.json").is_file() for p in checkpoints.glob("checkpoint-*"))
+
+    _kill_when([MAPL, "stage", "train", "--config", str(recipe), "--role", "rm"], env, has_checkpoint)
+    assert not (root / "models" / "rm-t" / "model").exists()
+    again = _mapl(["stage", "train", "--config", str(recipe), "--role", "rm"], env)
+    assert again.returncode == 0, again.stderr
+    record = _json_tail(again.stdout)
+    assert record["resumed_from"] and "checkpoint-" in record["resumed_from"]
+    assert record["steps"] == 600 and Path(record["model_dir"], "model.safetensors").is_file()
+
+
+def test_concurrent_runs_do_not_corrupt_tables_or_the_cache(server, tiny, tmp_path) -> None:
+    root = tmp_path / "root"
+    env = _env(server, root)
+    recipe = _recipe(tmp_path, tiny, rows=60)
+    assert _mapl(["stage", "ingest", "--config", str(recipe)], env).returncode == 0
+    procs = [subprocess.Popen([MAPL, "stage", "build", "--config", str(recipe)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    store = DatasetStore(root)
+    for kind in ("intra", "inter", "inter_comparisons"):
+        versions = store.versions(f"t_{kind}")
+        assert {v.metadata["fingerprint"] for v in versions} == {versions[0].metadata["fingerprint"]}
+        for v in versions:
+            assert len(store.to_pandas(f"t_{kind}@{v.version}")) == v.rows
+    assert _mapl(["stage", "ingest", "--config", str(recipe)], env).returncode == 0  # the cache still reads
+
+
+def test_the_ui_renders_the_run_artifacts(server, tiny, tmp_path) -> None:
+    if shutil.which("chromium") is None:
+        message = "Debian's chromium is missing (scripts/bootstrap.sh installs it: apt-get install chromium)"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    env = _env(server, tmp_path / "root")
+    recipe = _recipe(tmp_path, tiny, rows=30)
+    done = _mapl(["run", "--config", str(recipe)], env)
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split("/runs/flow-run/")[1].split()[0]
+    query = {"artifacts": {"key": {"any_": ["tiny-baseline-vs-mapl"]}, "flow_run_id": {"any_": [run_id]}}}
+    request = urllib.request.Request(f"{server}/api/artifacts/filter", json.dumps(query).encode(),
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    artifact_id = json.load(urllib.request.urlopen(request, timeout=30))[0]["id"]
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1400,900", "--virtual-time-budget=20000"]  # fmt: skip
+
+    def render(page: str) -> str:
+        return subprocess.run(["chromium", *flags, "--dump-dom", page], capture_output=True, text=True,
+                              timeout=180).stdout  # fmt: skip
+
+    run_page = render(f"{server}/runs/flow-run/{run_id}")
+    assert "mapl-pipeline" in run_page and "train policy_baseline" in run_page and "evaluate mapl" in run_page
+    listing = render(f"{server}/artifacts")
+    assert (
+        "tiny-baseline-vs-mapl" in listing
+        and "tiny-data-contracts" in listing
+        and "tiny-rm-metrics" in listing
+    )
+    page = f"{server}/artifacts/artifact/{artifact_id}"
+    table = render(page)
+    assert "held-out intra accuracy" in table and "IFEval prompt_level_strict" in table, table[-2000:]
+    shot = tmp_path / "artifact.png"
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", page], capture_output=True, timeout=180)
+    assert shot.is_file() and shot.stat().st_size > 10_000
+    if os.environ.get("MAPL_UPDATE_SCREENSHOT"):
+        shutil.copy(shot, DOCS / "images" / "prefect-artifact-baseline-vs-mapl.png")
