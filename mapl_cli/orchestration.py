@@ -7,6 +7,7 @@ With no `PREFECT_API_URL`, Prefect starts its embedded local server for each run
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from mapl_core.paths import REPO_ROOT, data_root
 
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)  # logs keep whole rows
 err = Console(stderr=True, soft_wrap=True)
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline_small.yaml"
 STAGES = ("ingest", "build", "train", "evaluate")

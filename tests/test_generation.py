@@ -132,3 +132,26 @@ def test_build_with_default_model_proposals_records_them_and_reuses_the_cache(de
     versions = store.versions("prop_intra")
     assert json.loads(versions[-1].metadata["proposals"])["generated"] == 0
     assert versions[-1].metadata["fingerprint"] == versions[-2].metadata["fingerprint"]
+
+
+def test_model_revision_tells_fine_tunes_of_one_base_apart(tiny, tmp_path) -> None:
+    """Same config, tokenizer and file sizes, different weights (a fine-tune saved like its base): the
+    revision — part of every generation cache key — must differ, or one model's cached answers would be
+    served for the other."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from mapl_core.generation.engines import model_revision
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(tiny, a)
+    shutil.copytree(tiny, b)
+    assert model_revision(str(a)) == model_revision(str(b))
+    weights = b / "model.safetensors"
+    tensors = load_file(weights)
+    tensors = {k: v + 0.01 * torch.ones_like(v) if v.is_floating_point() else v for k, v in tensors.items()}
+    save_file(tensors, weights, metadata={"format": "pt"})
+    assert weights.stat().st_size == (a / "model.safetensors").stat().st_size
+    assert model_revision(str(a)) != model_revision(str(b))

@@ -53,6 +53,8 @@ def test_pipeline_runs_end_to_end_and_a_rerun_is_fully_cached(prefect_server, ti
     for record in first["trained"].values():
         assert (tmp_path / "models").is_dir() and record["steps"] == 2
     assert set(first["evaluations"]) == {"base", "baseline", "mapl"}
+    # each policy answered for itself (none was served another model's cached answers)
+    assert all(e["generated"] == 3 and e["from_cache"] == 0 for e in first["evaluations"].values())
     metrics = {r["metric"] for r in first["comparison"]}
     assert {"held-out original accuracy", "held-out intra accuracy", "IFEval prompt_level_strict"} <= metrics
     states = _task_states(state.state_details.flow_run_id)
