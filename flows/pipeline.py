@@ -58,6 +58,11 @@ def _construct(cfg: PipelineConfig, root: str, original: str) -> dict[str, Any]:
     )
     record = sub(cfg.build, root, original, cfg.dask_workers if on_dask else cfg.workers, on_dask)
     publish_tables(cfg.name, "instruction-combination sampling", record, root, read=[original])
+    if not record["reused"]:  # newly committed: record them as materialized assets (lineage in the UI)
+        assets = [table_asset(root, name, "MAPL comparison rows") for name in record["tables"]]
+        stage_task(T.record_tables, root, None, assets, retries=False, task_run_name="constructed tables")(
+            record, root
+        )
     return record
 
 

@@ -56,6 +56,12 @@ def propose(cfg: BuildConfig, root: str, original: str, pipeline: str) -> dict[s
     return stages.propose_stage(cfg, DatasetStore(root), (name, int(version)))
 
 
+def record_tables(record: dict[str, Any], root: str) -> dict[str, Any]:
+    """Mark the construction sub-flow's committed tables as materialized assets (with version and rows)."""
+    _note_assets(root, record)
+    return record
+
+
 def contracts(root: str, tables: dict[str, int], pipeline: str) -> dict[str, Any]:
     """Data contracts: every version about to be trained on has a passing great-expectations result."""
     gate = stages.contract_gate(DatasetStore(root), tables)

@@ -83,7 +83,7 @@ def test_pipeline_runs_end_to_end_and_a_rerun_is_fully_cached(prefect_server, ti
     assert second["construction_reused"] and not first["construction_reused"]
     # the construction sub-flow's wrapper run completes at once: it found its tables already committed
     cached = {n: s for n, s in states.items() if n != "data contracts" and not n.startswith("mapl-construct")}
-    assert cached and all(s == "Cached" for s in cached.values()), states
+    assert cached and all(s == "Cached" for s in cached.values()), sorted(states.items())
 
 
 def test_rerun_after_a_failure_executes_only_what_failed(prefect_server, tiny, tmp_path, monkeypatch) -> None:
