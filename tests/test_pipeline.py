@@ -186,3 +186,26 @@ def test_deployments_register_with_their_schedule(prefect_server) -> None:
     assert ("scheduled", "/data/mapl") in names and len(got) == 5
     scheduled = next(d for d in got if d.name == "scheduled")
     assert [s.schedule.cron for s in scheduled.schedules] == ["0 3 * * *"]
+
+
+@pytest.mark.parametrize("recipe", ["pipeline_small.yaml", "pipeline_gpu_8b.yaml"])
+def test_shipped_pipeline_recipes_validate(recipe) -> None:
+    from pathlib import Path
+
+    from mapl_core.pipeline.config import PipelineConfig
+
+    cfg = PipelineConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / recipe)
+    assert set(cfg.trainings()) == {"rm", "rm_baseline", "policy", "policy_baseline"}
+    assert cfg.trainings()["rm_baseline"].levels.active() == ("original",)
+    assert cfg.trainings()["policy_baseline"].max_steps == cfg.policy.max_steps  # same budget
+
+
+def test_a_recipe_whose_training_data_is_not_the_build_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from mapl_core.pipeline.config import PipelineConfig
+
+    recipe = tiny_recipe("unused")
+    recipe["reward_model"]["data"] = "other"
+    with pytest.raises(ValidationError, match="build is named 't'"):
+        PipelineConfig.model_validate(recipe)
