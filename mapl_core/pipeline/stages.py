@@ -200,12 +200,12 @@ def policy_folder(model_dir: Path) -> Path:
 
 
 def evaluate_policy_stage(model: str, cfg: EvaluationConfig, store: DatasetStore, out_dir: Path) -> Record:
-    """IFEval-style benchmark of one policy: generate responses (cached), score the four IFEval metrics."""
+    """IFEval-style benchmark of one policy: generate responses (cached; in a child process, one engine per
+    process — see `generation.isolated`), score the four IFEval metrics."""
     from mapl_core.evaluation.ifeval_scoring import evaluate_files, write_evaluation
-    from mapl_core.generation.cache import GenerationCache
     from mapl_core.generation.default_model import resolve_model
-    from mapl_core.generation.engines import SamplingConfig, open_generator
-    from mapl_core.generation.responses import generate_responses, read_prompts
+    from mapl_core.generation.isolated import generate_isolated
+    from mapl_core.generation.responses import read_prompts
 
     prompts = ifeval_prompts(cfg)
     path = resolve_model(model) if model == "default" else str(policy_folder(Path(model)))
@@ -217,23 +217,18 @@ def evaluate_policy_stage(model: str, cfg: EvaluationConfig, store: DatasetStore
         subset.write_text(
             "".join(line for line in src if line.strip() and json.loads(line)["prompt"] in keep)
         )
-    generator = open_generator(path, cfg.backend)
-    cache = GenerationCache(store.cache_dir() / "generations.jsonl")
-    try:
-        report = generate_responses(rows, generator, SamplingConfig(cfg.max_new_tokens, 0.0, 1.0, 0), cache,
-                                    out_dir / "responses.jsonl", cfg.batch_size)  # fmt: skip
-    finally:
-        cache.close()
-        getattr(generator, "close", lambda: None)()
+    sampling = {"max_new_tokens": cfg.max_new_tokens, "temperature": 0.0, "top_p": 1.0, "seed": 0}
+    report = generate_isolated(path, cfg.backend, rows, out_dir / "responses.jsonl",
+                               store.cache_dir() / "generations.jsonl", sampling, cfg.batch_size)  # fmt: skip
     evaluation = evaluate_files(subset, out_dir / "responses.jsonl")
     write_evaluation(evaluation, out_dir)
     s = evaluation.summary
     return {
         "model": path,
-        "engine": generator.engine,
+        "engine": report["engine"],
         "prompts": s.prompts,
-        "generated": report.generated,
-        "from_cache": report.from_cache,
+        "generated": report["generated"],
+        "from_cache": report["from_cache"],
         "prompt_level_strict": s.prompt_level_strict_acc,
         "prompt_level_loose": s.prompt_level_loose_acc,
         "inst_level_strict": s.inst_level_strict_acc,
