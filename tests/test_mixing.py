@@ -1,0 +1,31 @@
+from collections import Counter
+
+import pytest
+
+from mapl_core.training.mixing import OBJECTIVE_OF, mixed_indices
+
+
+def test_balanced_mix_gives_each_objective_the_same_share() -> None:
+    levels = ["original"] * 10 + ["intra"] * 25 + ["inter"] * 30 + ["inter_margin"] * 40
+    order = mixed_indices(levels, "balanced", seed=3)
+    per_objective = Counter(OBJECTIVE_OF[levels[i]] for i in order)
+    assert per_objective == {"original": 70, "intra": 70, "inter": 70}
+    assert set(order) == set(range(len(levels)))  # every row appears
+    counts = Counter(order)
+    originals = [counts[i] for i in range(10)]
+    assert max(originals) - min(originals) <= 1  # cycled evenly, not sampled with replacement
+    # inter keeps its own pairwise : margin proportion
+    assert Counter(levels[i] for i in order if OBJECTIVE_OF[levels[i]] == "inter") == {
+        "inter": 30,
+        "inter_margin": 40,
+    }
+
+
+def test_mixes_are_reproducible_and_natural_is_a_permutation() -> None:
+    levels = ["original"] * 5 + ["intra"] * 9
+    assert mixed_indices(levels, "balanced", 0) == mixed_indices(levels, "balanced", 0)
+    assert mixed_indices(levels, "balanced", 0) != mixed_indices(levels, "balanced", 1)
+    assert sorted(mixed_indices(levels, "natural", 0)) == list(range(14))
+    assert sorted(mixed_indices(["original"] * 4, "balanced", 0)) == [0, 1, 2, 3]  # one objective: no change
+    with pytest.raises(ValueError, match="level mix"):
+        mixed_indices(levels, "weighted", 0)
