@@ -4,7 +4,8 @@ accuracy of the untrained policy, the baseline and MAPL (greedy, through vLLM wh
 per-level accuracy of each policy's implicit reward. Prints one Markdown table and writes JSON.
 
 On a 2-core CPU a step at batch 2 takes about 15 s, so the defaults (300 steps, all 541 prompts) take hours:
-run it on a GPU (`--steps 300 --batch 8`), or try `--steps 20 --prompts 64` on a CPU.
+run it on a GPU (`--steps 300 --batch 8`), or try `--steps 20 --prompts 64 --limit-per-level 40` on a CPU
+(reference log-probs of every training comparison are computed first).
 
     .venv/bin/python benchmarks/dpo_quality.py [--steps 300] [--batch 2] [--prompts 541] [--out FILE]
 """
@@ -29,6 +30,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--prompts", type=int, default=541, help="IFEval prompts scored (the first N)")
     ap.add_argument("--pairs", type=int, default=2312)
+    ap.add_argument("--limit-per-level", type=int, default=None, help="training comparisons per level (all)")
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/dpo_quality"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/dpo_quality.json"))
     args = ap.parse_args()
@@ -54,7 +56,7 @@ def main() -> None:
     evaluation = EvaluationConfig(limit=args.prompts, max_new_tokens=512)
     common = dict(kind="dpo", model="default", data="dq", max_steps=args.steps, batch_size=args.batch,
                   learning_rate=args.lr, max_length=args.max_length, eval_split="test", eval_limit_per_level=100,
-                  lora=LoraSettings(), save_steps=max(50, args.steps // 4), logging_steps=10)  # fmt: skip
+                  lora=LoraSettings(), limit_per_level=args.limit_per_level, save_steps=max(50, args.steps // 4), logging_steps=10)  # fmt: skip
     variants = {
         "baseline (original only)": TrainConfig(
             name="dq-baseline", levels=LevelWeights(intra=0, inter=0), **common
