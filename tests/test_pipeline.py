@@ -209,3 +209,24 @@ def test_a_recipe_whose_training_data_is_not_the_build_is_refused() -> None:
     recipe["reward_model"]["data"] = "other"
     with pytest.raises(ValidationError, match="build is named 't'"):
         PipelineConfig.model_validate(recipe)
+
+
+def test_work_pool_deployments_point_at_real_flows() -> None:
+    """deployments/prefect.yaml (for `prefect deploy`): every entrypoint is a flow, every parameter one it takes."""
+    import importlib
+    import inspect
+    from pathlib import Path
+
+    import yaml
+    from prefect import Flow
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "deployments" / "prefect.yaml").read_text())
+    assert {d["entrypoint"] for d in spec["deployments"]} >= {
+        "flows/pipeline.py:mapl_pipeline",
+        "flows/stages.py:train_flow",
+    }
+    for d in spec["deployments"]:
+        path, name = d["entrypoint"].split(":")
+        fl = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
+        assert isinstance(fl, Flow)
+        assert set(d["parameters"]) <= set(inspect.signature(fl.fn).parameters), d["entrypoint"]
