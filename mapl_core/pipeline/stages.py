@@ -70,7 +70,7 @@ def reusable(store: DatasetStore, names: list[str], key: str) -> Record | None:
     return {
         "tables": {n: v.version for n, v in found.items()},
         "rows": {n: v.rows for n, v in found.items()},
-        "contracts": {n: json.loads(v.metadata.get("contract", "null") or "null") for n, v in found.items()},
+        "contracts": {n: v.contract for n, v in found.items()},
     }
 
 
@@ -149,7 +149,7 @@ def contract_gate(store: DatasetStore, tables: dict[str, int]) -> Record:
     rows, failed = [], []
     for name, version in sorted(tables.items()):
         info = next((v for v in store.versions(name) if v.version == version), None)
-        contract = json.loads(info.metadata.get("contract", "null") or "null") if info else None
+        contract = info.contract if info else None
         ok = bool(contract and contract.get("success"))
         rows.append({"table": f"{name}@{version}", "rows": info.rows if info else None, "contracts": ok,
                      "metrics": (contract or {}).get("metrics", {})})  # fmt: skip

@@ -43,6 +43,11 @@ class VersionInfo:
     rows: int | None
     metadata: dict[str, str]
 
+    @property
+    def contract(self) -> dict[str, Any] | None:
+        """The data-contract result recorded in this version's commit metadata (None: none recorded)."""
+        return json.loads(self.metadata.get("contract", "null") or "null")
+
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """`name` or `name@version` → (name, version or None)."""

@@ -73,7 +73,7 @@ def read_tables(store: DatasetStore, cfg: TrainConfig) -> tuple[dict[str, pd.Dat
             raise TrainingDataRejected(
                 f"{name}@{wanted} does not exist (versions: {[v.version for v in history]})"
             )
-        contract = json.loads(info.metadata.get("contract", "null") or "null")
+        contract = info.contract
         if not contract or not contract.get("success"):
             raise TrainingDataRejected(f"{name}@{wanted} has no passing data-contract result; rebuild it")
         tables[kind] = store.to_pandas(f"{name}@{wanted}")
