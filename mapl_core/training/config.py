@@ -22,6 +22,10 @@ class LevelWeights(_Strict):
     intra: float = Field(1.0, ge=0.0)
     inter: float = Field(1.0, ge=0.0)
     inter_variant: Literal["pairwise", "margin", "both"] = "both"
+    inter_pairs: Literal["consistent", "decided"] = Field(
+        "consistent",
+        description="inter pairs from every consistent combination, or only those the instructions decide",
+    )
 
     def weights(self) -> dict[str, float]:
         return {

@@ -8,6 +8,7 @@ both.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,10 +44,16 @@ def intra_comparisons(df: pd.DataFrame) -> Iterator[Comparison]:
         )
 
 
-def inter_comparisons(df: pd.DataFrame, comparisons: pd.DataFrame, variant: str) -> Iterator[Comparison]:
-    """`variant`: "pairwise" (consistent combinations as pairs), "margin" (Δ_j > Δ_j' comparisons), "both"."""
+def inter_comparisons(
+    df: pd.DataFrame, comparisons: pd.DataFrame, variant: str, pairs: str = "consistent"
+) -> Iterator[Comparison]:
+    """`variant`: "pairwise" (combinations as pairs), "margin" (Δ_j > Δ_j' comparisons), "both".
+    `pairs`: which combinations become pairs — "consistent" (all that do not contradict the human label) or
+    "decided" (only those the instructions decide, see `decided_inter`)."""
+    if pairs not in ("consistent", "decided"):
+        raise ValueError(f"unknown inter pairs {pairs!r} (consistent | decided)")
     if variant in ("pairwise", "both"):
-        for r in df[df.consistent].itertuples(index=False):
+        for r in (df[df.consistent] if pairs == "consistent" else decided_inter(df)).itertuples(index=False):
             p = _messages(r.prompt)
             yield Comparison("inter", ((p, r.chosen, 1.0), (p, r.rejected, -1.0)), r.row_id)
     if variant in ("margin", "both"):
@@ -60,8 +67,20 @@ def inter_comparisons(df: pd.DataFrame, comparisons: pd.DataFrame, variant: str)
             yield Comparison("inter_margin", sides, f"{a.row_id}>{b.row_id}")
 
 
+def decided_inter(df: pd.DataFrame) -> pd.DataFrame:
+    """The inter rows whose instructions decide the preference: the chosen response follows strictly more of
+    the combination than the rejected one (degree > 0). On the other consistent rows both follow equally, so
+    the label is the human preference alone; held-out accuracy on these rows is where reading the
+    instructions can show (benchmarks/rm_quality.py reports both)."""
+    return df[df.consistent & (df.degree > 0)]
+
+
 def comparisons_for(
-    tables: dict[str, pd.DataFrame], levels: tuple[str, ...], inter_variant: str, split: str
+    tables: dict[str, pd.DataFrame],
+    levels: tuple[str, ...],
+    inter_variant: str,
+    split: str,
+    inter_pairs: str = "consistent",
 ) -> list[Comparison]:
     """Comparisons of the chosen levels ("original", "intra", "inter") for one split, in table order."""
 
@@ -75,5 +94,19 @@ def comparisons_for(
     if "intra" in levels:
         out += intra_comparisons(part("intra"))
     if "inter" in levels:
-        out += inter_comparisons(part("inter"), part("inter_comparisons"), inter_variant)
+        out += inter_comparisons(part("inter"), part("inter_comparisons"), inter_variant, inter_pairs)
+    return out
+
+
+def sample_per_level(comps: list[Comparison], per_level: int | None, seed: int) -> list[Comparison]:
+    """At most `per_level` comparisons of each level, drawn reproducibly, then shuffled together."""
+    by_level: dict[str, list[Comparison]] = {}
+    for c in comps:
+        by_level.setdefault(c.level, []).append(c)
+    rng = random.Random(seed)
+    out: list[Comparison] = []
+    for level in sorted(by_level):
+        group = by_level[level]
+        out += rng.sample(group, per_level) if per_level and len(group) > per_level else group
+    rng.shuffle(out)
     return out

@@ -8,7 +8,6 @@ data versions, config, code version and final metrics, `training_curves.png`, `m
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from mapl_core.paths import data_root
 from mapl_core.storage.delta_tables import DatasetStore
 from mapl_core.training.config import TrainConfig
 from mapl_core.training.encoding import encode_comparisons
-from mapl_core.training.examples import Comparison, comparisons_for
+from mapl_core.training.examples import comparisons_for, sample_per_level
 from mapl_core.training.metrics import level_metrics
 from mapl_core.training.mixing import mixed_indices
 
@@ -79,20 +78,6 @@ def read_tables(store: DatasetStore, cfg: TrainConfig) -> tuple[dict[str, pd.Dat
         tables[kind] = store.to_pandas(f"{name}@{wanted}")
         versions[kind] = wanted
     return tables, versions
-
-
-def sample_per_level(comps: list[Comparison], per_level: int | None, seed: int) -> list[Comparison]:
-    """At most `per_level` comparisons of each level, drawn reproducibly, then shuffled together."""
-    by_level: dict[str, list[Comparison]] = {}
-    for c in comps:
-        by_level.setdefault(c.level, []).append(c)
-    rng = random.Random(seed)
-    out: list[Comparison] = []
-    for level in sorted(by_level):
-        group = by_level[level]
-        out += rng.sample(group, per_level) if per_level and len(group) > per_level else group
-    rng.shuffle(out)
-    return out
 
 
 def _trainer_args(cfg: TrainConfig, checkpoints: Path):
@@ -157,7 +142,9 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     output = output or Path(cfg.output_dir or data_root() / "models" / cfg.name)
     tables, versions = read_tables(store, cfg)
     train_comps = sample_per_level(
-        comparisons_for(tables, cfg.levels.active(), cfg.levels.inter_variant, "train"),
+        comparisons_for(
+            tables, cfg.levels.active(), cfg.levels.inter_variant, "train", cfg.levels.inter_pairs
+        ),
         cfg.limit_per_level,
         cfg.seed,
     )
