@@ -3,9 +3,10 @@ pairs only) and MAPL (original + intra + inter) for the same steps, then IFEval 
 accuracy of the untrained policy, the baseline and MAPL (greedy, through vLLM when installed), and held-out
 per-level accuracy of each policy's implicit reward. Prints one Markdown table and writes JSON.
 
-On a 2-core CPU a step at batch 2 takes about 15 s, so the defaults (300 steps, all 541 prompts) take hours:
-run it on a GPU (`--steps 300 --batch 8`), or try `--steps 20 --prompts 64 --limit-per-level 40` on a CPU
-(reference log-probs of every training comparison are computed first).
+On a 2-core CPU a step at batch 2 takes about 8 s and generation runs at about 90 tokens/s, so the defaults
+(300 steps, all 541 prompts) take hours: run it on a GPU (`--steps 300 --batch 8`). The small CPU run in
+docs/training.md (`--steps 30 --prompts 80 --limit-per-level 15 --eval-limit-per-level 8 --max-new-tokens
+256`) took 29 min (reference log-probs of every selected comparison are computed first).
 
     .venv/bin/python benchmarks/dpo_quality.py [--steps 300] [--batch 2] [--prompts 541] [--out FILE]
 """
@@ -31,6 +32,8 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=541, help="IFEval prompts scored (the first N)")
     ap.add_argument("--pairs", type=int, default=2312)
     ap.add_argument("--limit-per-level", type=int, default=None, help="training comparisons per level (all)")
+    ap.add_argument("--eval-limit-per-level", type=int, default=100, help="held-out comparisons per level")
+    ap.add_argument("--max-new-tokens", type=int, default=512, help="IFEval generation length")
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/dpo_quality"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/dpo_quality.json"))
     args = ap.parse_args()
@@ -53,9 +56,9 @@ def main() -> None:
     versions = {
         k: store.versions(f"dq_{k}")[-1].version for k in ("original", "intra", "inter", "inter_comparisons")
     }
-    evaluation = EvaluationConfig(limit=args.prompts, max_new_tokens=512)
+    evaluation = EvaluationConfig(limit=args.prompts, max_new_tokens=args.max_new_tokens)
     common = dict(kind="dpo", model="default", data="dq", max_steps=args.steps, batch_size=args.batch,
-                  learning_rate=args.lr, max_length=args.max_length, eval_split="test", eval_limit_per_level=100,
+                  learning_rate=args.lr, max_length=args.max_length, eval_split="test", eval_limit_per_level=args.eval_limit_per_level,
                   lora=LoraSettings(), limit_per_level=args.limit_per_level, save_steps=max(50, args.steps // 4), logging_steps=10)  # fmt: skip
     variants = {
         "baseline (original only)": TrainConfig(
