@@ -275,7 +275,7 @@ def main() -> None:
             else args.all_variants or n in MAIN + ONE_OFF
         )
     ]
-    flipped = any(VARIANTS[n][5] for n in wanted)  # re-checking every training row costs minutes
+    flipped = any(VARIANTS[n][5] for n in wanted)  # only then re-check every train intra row
     train = comparisons_for(tables, ("original", "intra", "inter"), "both", "train", intra_flipped=flipped)
     cols, report = encode_comparisons(train, tokenizer, args.max_length)
     decided_ids = set(decided_inter(tables["inter"]).row_id)
