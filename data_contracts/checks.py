@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from mapl_core.construction.intra import condition_holds
 from mapl_core.construction.render import leaks
-from mapl_core.construction.sampling import MODEL_ARG_IDS
-from mapl_core.instructions import REGISTRY, conflict_free, get_family
+from mapl_core.construction.sampling import MODEL_ARG_IDS, stored_verdicts
+from mapl_core.instructions import REGISTRY, conflict_free
 from mapl_core.paths import shared_data_dir
 
 _SPACE = re.compile(r"\s+")
@@ -61,9 +62,7 @@ def _contaminated(messages, bench: frozenset[str]) -> bool:
 
 def _labels_ok(ids, kwargs, follows, response: str) -> bool:
     try:
-        return [
-            get_family(i).check(response, json.loads(k)) for i, k in zip(ids, kwargs, strict=True)
-        ] == list(follows)
+        return stored_verdicts(response, ids, kwargs) == list(follows)
     except (KeyError, ValueError, TypeError):
         return False
 
@@ -119,8 +118,7 @@ def intra_checks(df: pd.DataFrame, bench: frozenset[str] | None) -> pd.DataFrame
         out["check_instructions_valid"].append(
             _ids_ok(r.instructions_w) and list(r.instructions_w) == list(r.instructions_l) and len(fw) == r.k
         )
-        holds = (all(fw) and not all(fl)) if r.condition == 1 else (any(fw) and not any(fl))
-        out["check_condition_holds"].append(bool(holds))
+        out["check_condition_holds"].append(bool(condition_holds(r.condition, fw, fl)))
         out["check_sources_valid"].append(
             _sources_ok(r.instructions_w, r.sources_w) and _sources_ok(r.instructions_l, r.sources_l)
         )

@@ -8,6 +8,7 @@ Both prompts use the same instruction types with different arguments (the paper'
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 from mapl_core.config import ConstructionConfig
@@ -25,6 +26,13 @@ from mapl_core.construction.sampling import (
 from mapl_core.data.ingest import Pair
 from mapl_core.generation.proposals import ModelCandidates
 from mapl_core.instructions import INSTRUCTION_IDS, get_family
+
+
+def condition_holds(condition: int, follows_w: Sequence[bool], follows_l: Sequence[bool]) -> bool:
+    """Whether a response's verdicts on x_w and x_l meet intra condition 1 or 2 (see the module docstring)."""
+    if condition == 1:
+        return all(follows_w) and not all(follows_l)
+    return any(follows_w) and not any(follows_l)
 
 
 def _both_sides(iid: str, response: str, rng: random.Random, ctx) -> tuple[dict, dict] | None:

@@ -43,6 +43,11 @@ def canonical(kwargs: dict[str, Any]) -> str:
     return json.dumps(kwargs, sort_keys=True, ensure_ascii=False)
 
 
+def stored_verdicts(response: str, ids: Sequence[str], kwargs: Sequence[str]) -> list[bool]:
+    """Strict verdicts of `response` on instructions as a table stores them (ids, `canonical` kwargs)."""
+    return [get_family(i).check(response, json.loads(k)) for i, k in zip(ids, kwargs, strict=True)]
+
+
 @dataclass(frozen=True)
 class Instruction:
     id: str

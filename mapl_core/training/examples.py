@@ -8,7 +8,6 @@ both.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from mapl_core.instructions import get_family
+from mapl_core.construction.intra import condition_holds
+from mapl_core.construction.sampling import stored_verdicts
 
 Messages = list[dict[str, str]]
 
@@ -78,11 +78,6 @@ def decided_inter(df: pd.DataFrame) -> pd.DataFrame:
     return df[df.consistent & (df.degree > 0)]
 
 
-def _intra_prefers(follows_w: list[bool], follows_l: list[bool]) -> bool:
-    """The intra conditions: all of x_w followed and not all of x_l, or some of x_w and none of x_l."""
-    return (all(follows_w) and not all(follows_l)) or (any(follows_w) and not any(follows_l))
-
-
 def flipped_intra(intra: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
     """Intra rows re-read with the pair's *other* response, kept where the checkers reverse the preference:
     the other response meets the intra conditions with x_l in the place of x_w. Returned with the prompts
@@ -97,21 +92,17 @@ def flipped_intra(intra: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
     for r in intra.itertuples(index=False):
         pair = by_pair.loc[r.pair_id]
         other = pair.rejected if r.response_side == "chosen" else pair.chosen
-
-        def follows(ids, kwargs, response=other) -> list[bool]:
-            return [
-                bool(get_family(i).verdict(response, json.loads(k))) for i, k in zip(ids, kwargs, strict=True)
-            ]
-
-        fw, fl = follows(r.instructions_w, r.kwargs_w), follows(r.instructions_l, r.kwargs_l)
-        if not _intra_prefers(fl, fw):
+        fw = stored_verdicts(other, r.instructions_w, r.kwargs_w)
+        fl = stored_verdicts(other, r.instructions_l, r.kwargs_l)
+        condition = next((c for c in (1, 2) if condition_holds(c, fl, fw)), None)
+        if condition is None:
             continue
         row = r._asdict()
         for field in ("prompt", "instructions", "kwargs", "texts", "sources"):
             row[f"{field}_w"], row[f"{field}_l"] = row[f"{field}_l"], row[f"{field}_w"]
         row.update(
             row_id=f"{r.row_id}:flipped", response=other, follows_w=fl, follows_l=fw,
-            condition=1 if all(fl) and not all(fw) else 2,
+            condition=condition,
             response_side="rejected" if r.response_side == "chosen" else "chosen",
         )  # fmt: skip
         rows.append(row)

@@ -77,12 +77,20 @@ def level_metrics(
         scores = sequence_score_table(model, sequences, pad_token_id, scorer, 2 * batch_size)
     finally:
         model.train(was_training)
-    totals: dict[str, list[float]] = {}
+    values = scores.tolist()
+    margins = torch.tensor(
+        [
+            sum(c * values[i] for c, i in zip(coefs, own, strict=True))
+            for own, coefs in zip(sides, columns["coefs"], strict=True)
+        ],
+        dtype=torch.float64,
+    )
+    losses = (-F.logsigmoid(margins)).tolist()
     names = groups if groups is not None else [LEVELS[lv] for lv in columns["level"]]
-    for own, coefs, name in zip(sides, columns["coefs"], names, strict=True):
-        margin = sum(c * scores[i] for c, i in zip(coefs, own, strict=True))
+    totals: dict[str, list[float]] = {}
+    for name, margin, loss in zip(names, margins.tolist(), losses, strict=True):
         t = totals.setdefault(name, [0.0, 0.0, 0.0])
-        t[0] += float(-F.logsigmoid(torch.as_tensor(margin)))
+        t[0] += loss
         t[1] += float(margin > 0)
         t[2] += 1
     return {lv: {"loss": t[0] / t[2], "accuracy": t[1] / t[2], "rows": int(t[2])} for lv, t in totals.items()}
