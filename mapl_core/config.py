@@ -41,6 +41,11 @@ class ConstructionConfig(_Strict):
     k_min: int = Field(1, ge=1, le=6)
     k_max: int = Field(3, ge=1, le=6)
     condition_mix: float = Field(0.5, ge=0.0, le=1.0, description="share of intra rows built by condition 1")
+    intra_pairing: Literal["independent", "mirrored"] = Field(
+        "independent",
+        description="independent: each response gets its own x_w/x_l; mirrored: the pair's two responses "
+        "share one couple of prompts, swapped (see mapl_core/construction/intra.py)",
+    )
     inter_combinations: int = Field(4, ge=1, le=32, description="m: combinations drawn per original pair")
     families: tuple[str, ...] | None = Field(None, description="allowed instruction ids (None: all 25)")
     max_attempts: int = Field(12, ge=1, description="family draws tried per prompt before giving up")
@@ -106,6 +111,8 @@ class BuildConfig(_Strict):
             del payload["proposals"]  # hashes of rules-only configs stay what they were
         else:
             del payload["proposals"]["batch_size"]
+        if payload["construction"]["intra_pairing"] == "independent":
+            del payload["construction"]["intra_pairing"]  # hashes from before the option stay what they were
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

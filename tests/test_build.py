@@ -57,6 +57,47 @@ def test_intra_rows_meet_their_condition_and_labels_reverify(built) -> None:
         assert r["response"] not in r["prompt_w"][-1]["content"]
 
 
+def test_mirrored_intra_rows_share_their_two_prompts_swapped(tmp_path: Path, built) -> None:
+    """construction.intra_pairing: mirrored — each pair's two responses are ranked under the same couple of
+    prompts in opposite orders, so no prompt-only rule can rank both rows right; the contract passes and
+    the build stays deterministic. The original and inter tables equal the independent build's."""
+    _, independent = built
+    store = DatasetStore(tmp_path / "m")
+    cfg = cfg_for(construction=ConstructionConfig(intra_pairing="mirrored"))
+    outcome = build(cfg, store, contracts=CONTRACTS)
+    rows = store.read("t_intra").to_pylist()
+    by_pair: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        by_pair.setdefault(r["pair_id"], {})[r["response_side"]] = r
+    assert len(by_pair) >= 50 and all(set(twin) == {"chosen", "rejected"} for twin in by_pair.values())
+    assert {r["condition"] for r in rows} == {1, 2}
+    originals = {r["pair_id"]: r for r in store.read("t_original").to_pylist()}
+    for pair_id, twin in by_pair.items():
+        c, r = twin["chosen"], twin["rejected"]
+        assert (
+            c["response"] == originals[pair_id]["chosen"] and r["response"] == originals[pair_id]["rejected"]
+        )
+        assert (c["prompt_w"], c["prompt_l"]) == (r["prompt_l"], r["prompt_w"])
+        assert (c["kwargs_w"], c["kwargs_l"]) == (r["kwargs_l"], r["kwargs_w"])
+        for row in (c, r):  # every instruction separates the two responses; both conditions hold
+            assert all(row["follows_w"]) and not any(row["follows_l"])
+            assert row["instructions_w"] == row["instructions_l"] and conflict_free(row["instructions_w"])
+            for side in ("w", "l"):
+                ids, kws = row[f"instructions_{side}"], row[f"kwargs_{side}"]
+                assert [
+                    get_family(i).check(row["response"], json.loads(k)) for i, k in zip(ids, kws, strict=True)
+                ] == row[f"follows_{side}"]
+    for kind in ("original", "inter", "inter_comparisons"):
+        assert (
+            outcome.versions[kind].metadata["fingerprint"]
+            == independent.versions[kind].metadata["fingerprint"]
+        ), kind
+    again = build(cfg, DatasetStore(tmp_path / "again"), workers=2)
+    assert (
+        again.versions["intra"].metadata["fingerprint"] == outcome.versions["intra"].metadata["fingerprint"]
+    )
+
+
 def test_inter_rows_and_comparisons(built) -> None:
     store, _ = built
     inter = store.read("t_inter").to_pylist()

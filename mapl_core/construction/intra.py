@@ -3,15 +3,24 @@
 Condition 1: y follows every instruction of x_w and not every instruction of x_l.
 Condition 2: y follows at least one instruction of x_w and none of x_l.
 Both prompts use the same instruction types with different arguments (the paper's G1 ⊂ G0).
+
+Two pairings (`ConstructionConfig.intra_pairing`):
+- "independent" (default): each response of a pair gets its own x_w / x_l, drawn on their own.
+- "mirrored": the pair's two responses share one couple of prompts, swapped. Every instruction of x_A is
+  followed by the chosen response and broken by the rejected one, every instruction of x_B the reverse, so
+  the rows are (x_A ≻ x_B | y_w) and (x_B ≻ x_A | y_l). Because the same two prompts are ranked both ways,
+  nothing in the prompts alone (a looser threshold, a keyword that looks like the response's) can rank both
+  rows right: a model must check each response against the instructions. Both conditions hold on every
+  mirrored row; the stored condition is drawn with `condition_mix` (one draw per pair), as for independent
+  rows. A pair whose two responses no instruction type separates gets no rows.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mapl_core.config import ConstructionConfig
 from mapl_core.construction.render import attach, leaks
 from mapl_core.construction.sampling import (
     FIXED_ONLY_IDS,
@@ -23,9 +32,12 @@ from mapl_core.construction.sampling import (
     row_id,
     source_of,
 )
-from mapl_core.data.ingest import Pair
 from mapl_core.generation.proposals import ModelCandidates
 from mapl_core.instructions import INSTRUCTION_IDS, get_family
+
+if TYPE_CHECKING:  # only for annotations: training reads intra rows without the config stack
+    from mapl_core.config import ConstructionConfig
+    from mapl_core.data.ingest import Pair
 
 
 def condition_holds(condition: int, follows_w: Sequence[bool], follows_l: Sequence[bool]) -> bool:
@@ -42,6 +54,16 @@ def _both_sides(iid: str, response: str, rng: random.Random, ctx) -> tuple[dict,
         return None
     vio = fam.propose([(response, False)], rng, ctx)
     return (sat, vio) if vio is not None else None
+
+
+def _mirrored_args(iid: str, chosen: str, rejected: str, rng: random.Random, ctx) -> tuple[dict, dict] | None:
+    """(arguments the chosen response follows and the rejected breaks, arguments of the reverse), or None."""
+    fam = get_family(iid)
+    a = fam.propose([(chosen, True), (rejected, False)], rng, ctx)
+    if a is None:
+        return None
+    b = fam.propose([(chosen, False), (rejected, True)], rng, ctx)
+    return (a, b) if b is not None else None
 
 
 def build_intra(
@@ -110,3 +132,66 @@ def build_intra(
         ]
         row[f"sources_{suffix}"] = [source_of(i, kw, ctx) for i, kw in zip(picked, kws, strict=True)]
     return row
+
+
+def build_intra_mirrored(
+    pair: Pair,
+    split: str,
+    cfg: ConstructionConfig,
+    seed: int,
+    model: Sequence[ModelCandidates] = (),
+) -> list[dict[str, Any]]:
+    """The mirrored intra rows of `pair` (see the module docstring): both or none.
+
+    `model`: candidates a language model proposed for the pair's responses (tried first; the checkers
+    decide)."""
+    rng = rng_for(seed, pair.pair_id, "intra", "mirrored")
+    condition = 1 if rng.random() < cfg.condition_mix else 2  # both hold (see the module docstring)
+    k = rng.randint(cfg.k_min, cfg.k_max)
+    allowed = tuple(i for i in (cfg.families or INSTRUCTION_IDS) if i not in FIXED_ONLY_IDS)
+    ctx = context_for(pair.prompt, [pair.chosen, pair.rejected], cfg.max_end_phrase_words, model)
+
+    picked: list[str] = []
+    args: list[tuple[dict, dict]] = []
+    for attempt, iid in enumerate(families_in_order(allowed, rng)):
+        if len(picked) == k or attempt >= cfg.max_attempts + k:
+            break
+        if not compatible(picked, iid):
+            continue
+        both = _mirrored_args(iid, pair.chosen, pair.rejected, rng, ctx)
+        if both is not None:
+            picked.append(iid)
+            args.append(both)
+    if not picked:
+        return []
+
+    sides = {}  # "a": followed by the chosen response, "b": followed by the rejected one
+    for name, kws in (("a", [a for a, _ in args]), ("b", [b for _, b in args])):
+        texts = [get_family(i).describe(kw, rng) for i, kw in zip(picked, kws, strict=True)]
+        if leaks(texts, pair.chosen) or leaks(texts, pair.rejected):
+            return []
+        sides[name] = (attach(pair.prompt, texts, rng), kws, texts)
+
+    rows = []
+    for side, response, order in (("chosen", pair.chosen, "ab"), ("rejected", pair.rejected, "ba")):
+        row: dict[str, Any] = {
+            "row_id": row_id(pair.pair_id, "intra", side),
+            "pair_id": pair.pair_id,
+            "split": split,
+            "response_side": side,
+            "response": response,
+            "condition": condition,
+            "k": len(picked),
+        }
+        for suffix, key in zip("wl", order, strict=True):
+            prompt, kws, texts = sides[key]
+            row[f"prompt_{suffix}"] = prompt
+            row[f"instructions_{suffix}"] = list(picked)
+            row[f"kwargs_{suffix}"] = [canonical(kw) for kw in kws]
+            row[f"texts_{suffix}"] = texts
+            row[f"follows_{suffix}"] = [
+                get_family(i).verdict(response, kw) for i, kw in zip(picked, kws, strict=True)
+            ]
+            row[f"sources_{suffix}"] = [source_of(i, kw, ctx) for i, kw in zip(picked, kws, strict=True)]
+        rows.append(row)
+    return rows
