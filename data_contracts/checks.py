@@ -96,6 +96,26 @@ def original_checks(df: pd.DataFrame, bench: frozenset[str] | None) -> pd.DataFr
     )
 
 
+def unmirrored_rows(df: pd.DataFrame) -> list[str]:
+    """Row ids of a mirrored intra table (`construction.intra_pairing: mirrored`) whose twin — the same pair's
+    other response — is missing or does not rank the same two prompts the other way round."""
+
+    def key(prompt, kwargs) -> str:
+        return json.dumps([[dict(m) for m in prompt], list(kwargs)], sort_keys=True, ensure_ascii=False)
+
+    sides = {
+        (r.pair_id, r.response_side): (key(r.prompt_w, r.kwargs_w), key(r.prompt_l, r.kwargs_l))
+        for r in df.itertuples(index=False)
+    }
+    bad = []
+    for r in df.itertuples(index=False):
+        twin = sides.get((r.pair_id, "rejected" if r.response_side == "chosen" else "chosen"))
+        w, lose = sides[(r.pair_id, r.response_side)]
+        if twin != (lose, w):
+            bad.append(r.row_id)
+    return bad
+
+
 def intra_checks(df: pd.DataFrame, bench: frozenset[str] | None) -> pd.DataFrame:
     rows = df.itertuples(index=False)
     out: dict[str, list[bool]] = {

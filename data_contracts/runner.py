@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from data_contracts.checks import ROW_CHECKS, benchmark_prompts
+from data_contracts.checks import ROW_CHECKS, benchmark_prompts, unmirrored_rows
 from data_contracts.suites import suite_for
 from mapl_core.build import ContractResult
 from mapl_core.config import BuildConfig
@@ -110,6 +110,18 @@ def finish(
                 }
             )
     metrics: dict[str, Any] = {"rows": staged.rows}
+    if kind == "intra" and cfg.construction.intra_pairing == "mirrored" and staged.rows:
+        # a whole-table property: the two rows of a twin may sit in different batches
+        cols = ["row_id", "pair_id", "response_side", "prompt_w", "prompt_l", "kwargs_w", "kwargs_l"]
+        bad = unmirrored_rows(pq.read_table(staged.path, columns=cols).to_pandas())
+        if bad:
+            failures.append(
+                {
+                    "expectation": "mirrored twins (each pair's other response ranks the same prompts reversed)",
+                    "unexpected_count": len(bad),
+                    "examples": bad[:EXAMPLES],
+                }
+            )
     if batches:
         metrics["decontamination"] = batches[-1].get("decontamination", "on")
     if condition:

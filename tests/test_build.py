@@ -97,6 +97,20 @@ def test_mirrored_intra_rows_share_their_two_prompts_swapped(tmp_path: Path, bui
         again.versions["intra"].metadata["fingerprint"] == outcome.versions["intra"].metadata["fingerprint"]
     )
 
+    # the contract checks the twins as a whole-table property: a lone row and a broken twin fail it
+    table = store.read("t_intra")
+    rows = table.to_pylist()
+    lone, broken = rows[0], rows[2]
+    broken["prompt_l"] = rows[4]["prompt_l"]
+    dropped = next(t for t in rows if t["pair_id"] == lone["pair_id"] and t is not lone)
+    kept = [r for r in rows if r is not dropped]
+    staged = store.stage("t_intra", table.schema, [pa.RecordBatch.from_pylist(kept, schema=table.schema)])
+    result = validate("intra", staged, cfg, tmp_path / "reports")
+    store.discard(staged)
+    assert not result.success
+    failure = next(f for f in result.failures if f["expectation"].startswith("mirrored twins"))
+    assert {lone["row_id"], broken["row_id"]} <= set(failure["examples"])
+
 
 def test_inter_rows_and_comparisons(built) -> None:
     store, _ = built
