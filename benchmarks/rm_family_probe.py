@@ -35,24 +35,13 @@ FAMILIES = (
 
 
 def build_family(root: Path, family: str, pairs: int):
-    from data_contracts import CONTRACTS
-    from mapl_core.build import build
-    from mapl_core.config import BuildConfig, ConstructionConfig, IngestConfig
-    from mapl_core.paths import shared_data_dir
-    from mapl_core.storage.delta_tables import DatasetStore
-
-    store = DatasetStore(root)
+    """The mirrored intra table of a build with one instruction of `family` per prompt ("all": every family,
+    k from the defaults — the mirrored build rm_quality.py trains on)."""
+    construction = {"intra_pairing": "mirrored"}
+    if family != "all":
+        construction.update(families=(family,), k_min=1, k_max=1)
     name = "probe_" + family.replace(":", "_")
-    if family == "all":  # every family, k from the defaults: the mirrored build rm_quality.py trains on
-        construction = ConstructionConfig(intra_pairing="mirrored")
-    else:
-        construction = ConstructionConfig(families=(family,), k_min=1, k_max=1, intra_pairing="mirrored")
-    source = shared_data_dir() / "hh-rlhf" / "harmless-base-test.jsonl.gz"
-    cfg = BuildConfig(name=name, source=str(source), ingest=IngestConfig(limit=pairs), batch_size=500,
-                      construction=construction)  # fmt: skip
-    if f"{name}_intra" not in store.names():
-        build(cfg, store, contracts=CONTRACTS, workers=2)
-    return store.to_pandas(f"{name}_intra")
+    return rm_quality.build_tables(root, pairs, name, ("intra",), **construction)["intra"]
 
 
 def main() -> None:

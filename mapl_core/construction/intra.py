@@ -18,7 +18,7 @@ Two pairings (`ConstructionConfig.intra_pairing`):
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mapl_core.construction.render import attach, leaks
@@ -66,6 +66,50 @@ def _mirrored_args(iid: str, chosen: str, rejected: str, rng: random.Random, ctx
     return (a, b) if b is not None else None
 
 
+def _draw(
+    cfg: ConstructionConfig, k: int, rng: random.Random, arguments: Callable[[str], tuple[dict, dict] | None]
+) -> tuple[list[str], list[tuple[dict, dict]]]:
+    """Up to k conflict-free instruction types (argument-free ones excluded: they cannot give two verdicts),
+    each with the two argument sets `arguments` finds for it; types it finds none for are skipped."""
+    allowed = tuple(i for i in (cfg.families or INSTRUCTION_IDS) if i not in FIXED_ONLY_IDS)
+    picked: list[str] = []
+    args: list[tuple[dict, dict]] = []
+    for attempt, iid in enumerate(families_in_order(allowed, rng)):
+        if len(picked) == k or attempt >= cfg.max_attempts + k:
+            break
+        if not compatible(picked, iid):
+            continue
+        both = arguments(iid)
+        if both is not None:
+            picked.append(iid)
+            args.append(both)
+    return picked, args
+
+
+def _head(pair: Pair, split: str, side: str, response: str, condition: int, k: int) -> dict[str, Any]:
+    return {
+        "row_id": row_id(pair.pair_id, "intra", side),
+        "pair_id": pair.pair_id,
+        "split": split,
+        "response_side": side,
+        "response": response,
+        "condition": condition,
+        "k": k,
+    }
+
+
+def _side(suffix: str, prompt, picked: list[str], kws: list[dict], texts: list[str], response: str, ctx):
+    """One prompt's columns (`suffix` "w" or "l"), with `response`'s verdict on each instruction."""
+    return {
+        f"prompt_{suffix}": prompt,
+        f"instructions_{suffix}": list(picked),
+        f"kwargs_{suffix}": [canonical(kw) for kw in kws],
+        f"texts_{suffix}": texts,
+        f"follows_{suffix}": [get_family(i).verdict(response, kw) for i, kw in zip(picked, kws, strict=True)],
+        f"sources_{suffix}": [source_of(i, kw, ctx) for i, kw in zip(picked, kws, strict=True)],
+    }
+
+
 def build_intra(
     pair: Pair,
     split: str,
@@ -82,21 +126,8 @@ def build_intra(
     rng = rng_for(seed, pair.pair_id, "intra", side)
     condition = 1 if rng.random() < cfg.condition_mix else 2
     k = rng.randint(cfg.k_min, cfg.k_max)
-    allowed = tuple(i for i in (cfg.families or INSTRUCTION_IDS) if i not in FIXED_ONLY_IDS)
     ctx = context_for(pair.prompt, [other], cfg.max_end_phrase_words, [model] if model else ())
-
-    picked: list[str] = []
-    args: list[tuple[dict, dict]] = []
-    for attempt, iid in enumerate(families_in_order(allowed, rng)):
-        if len(picked) == k or attempt >= cfg.max_attempts + k:
-            break
-        if not compatible(picked, iid):
-            continue
-        both = _both_sides(iid, response, rng, ctx)
-        if both is None:
-            continue
-        picked.append(iid)
-        args.append(both)
+    picked, args = _draw(cfg, k, rng, lambda iid: _both_sides(iid, response, rng, ctx))
     if not picked:
         return None
 
@@ -110,27 +141,12 @@ def build_intra(
         kw_w = [sat if i in kept else vio for i, (sat, vio) in enumerate(args)]
         kw_l = [vio for _, vio in args]
 
-    row: dict[str, Any] = {
-        "row_id": row_id(pair.pair_id, "intra", side),
-        "pair_id": pair.pair_id,
-        "split": split,
-        "response_side": side,
-        "response": response,
-        "condition": condition,
-        "k": n,
-    }
+    row = _head(pair, split, side, response, condition, n)
     for suffix, kws in (("w", kw_w), ("l", kw_l)):
         texts = [get_family(i).describe(kw, rng) for i, kw in zip(picked, kws, strict=True)]
         if leaks(texts, response):
             return None
-        row[f"prompt_{suffix}"] = attach(pair.prompt, texts, rng)
-        row[f"instructions_{suffix}"] = list(picked)
-        row[f"kwargs_{suffix}"] = [canonical(kw) for kw in kws]
-        row[f"texts_{suffix}"] = texts
-        row[f"follows_{suffix}"] = [
-            get_family(i).verdict(response, kw) for i, kw in zip(picked, kws, strict=True)
-        ]
-        row[f"sources_{suffix}"] = [source_of(i, kw, ctx) for i, kw in zip(picked, kws, strict=True)]
+        row.update(_side(suffix, attach(pair.prompt, texts, rng), picked, kws, texts, response, ctx))
     return row
 
 
@@ -148,20 +164,8 @@ def build_intra_mirrored(
     rng = rng_for(seed, pair.pair_id, "intra", "mirrored")
     condition = 1 if rng.random() < cfg.condition_mix else 2  # both hold (see the module docstring)
     k = rng.randint(cfg.k_min, cfg.k_max)
-    allowed = tuple(i for i in (cfg.families or INSTRUCTION_IDS) if i not in FIXED_ONLY_IDS)
     ctx = context_for(pair.prompt, [pair.chosen, pair.rejected], cfg.max_end_phrase_words, model)
-
-    picked: list[str] = []
-    args: list[tuple[dict, dict]] = []
-    for attempt, iid in enumerate(families_in_order(allowed, rng)):
-        if len(picked) == k or attempt >= cfg.max_attempts + k:
-            break
-        if not compatible(picked, iid):
-            continue
-        both = _mirrored_args(iid, pair.chosen, pair.rejected, rng, ctx)
-        if both is not None:
-            picked.append(iid)
-            args.append(both)
+    picked, args = _draw(cfg, k, rng, lambda iid: _mirrored_args(iid, pair.chosen, pair.rejected, rng, ctx))
     if not picked:
         return []
 
@@ -174,24 +178,9 @@ def build_intra_mirrored(
 
     rows = []
     for side, response, order in (("chosen", pair.chosen, "ab"), ("rejected", pair.rejected, "ba")):
-        row: dict[str, Any] = {
-            "row_id": row_id(pair.pair_id, "intra", side),
-            "pair_id": pair.pair_id,
-            "split": split,
-            "response_side": side,
-            "response": response,
-            "condition": condition,
-            "k": len(picked),
-        }
+        row = _head(pair, split, side, response, condition, len(picked))
         for suffix, key in zip("wl", order, strict=True):
             prompt, kws, texts = sides[key]
-            row[f"prompt_{suffix}"] = prompt
-            row[f"instructions_{suffix}"] = list(picked)
-            row[f"kwargs_{suffix}"] = [canonical(kw) for kw in kws]
-            row[f"texts_{suffix}"] = texts
-            row[f"follows_{suffix}"] = [
-                get_family(i).verdict(response, kw) for i, kw in zip(picked, kws, strict=True)
-            ]
-            row[f"sources_{suffix}"] = [source_of(i, kw, ctx) for i, kw in zip(picked, kws, strict=True)]
+            row.update(_side(suffix, prompt, picked, kws, texts, response, ctx))
         rows.append(row)
     return rows
