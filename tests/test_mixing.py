@@ -2,7 +2,7 @@ from collections import Counter
 
 import pytest
 
-from mapl_core.training.mixing import OBJECTIVE_OF, mixed_indices
+from mapl_core.training.mixing import OBJECTIVE_OF, mixed_indices, staged_indices
 
 
 def test_balanced_mix_gives_each_objective_the_same_share() -> None:
@@ -29,3 +29,26 @@ def test_mixes_are_reproducible_and_natural_is_a_permutation() -> None:
     assert sorted(mixed_indices(["original"] * 4, "balanced", 0)) == [0, 1, 2, 3]  # one objective: no change
     with pytest.raises(ValueError, match="level mix"):
         mixed_indices(levels, "weighted", 0)
+
+
+def test_curriculum_stages_draw_only_their_levels_in_turn() -> None:
+    levels = ["original"] * 4 + ["intra"] * 3 + ["inter"] * 5 + ["inter_margin"] * 6
+    order = staged_indices(
+        levels, "balanced", 0, [({"intra"}, 7), ({"intra", "inter_margin"}, 12), (None, 33)]
+    )
+    assert len(order) == 52
+    first, second, rest = order[:7], order[7:19], order[19:]
+    assert {levels[i] for i in first} == {"intra"}
+    assert sorted(Counter(first).values()) == [2, 2, 3]  # cycled evenly, not sampled with replacement
+    assert Counter(levels[i] for i in second) == {"intra": 6, "inter_margin": 6}  # balanced within the stage
+    assert {levels[i] for i in rest} == {"original", "intra", "inter", "inter_margin"}
+    per_objective = Counter(OBJECTIVE_OF[levels[i]] for i in rest)
+    assert per_objective == {"original": 11, "intra": 11, "inter": 11}  # the whole balanced mix
+    assert staged_indices(levels, "balanced", 0, [({"intra"}, 7), (None, 9)]) == staged_indices(
+        levels, "balanced", 0, [({"intra"}, 7), (None, 9)]
+    )
+    assert staged_indices(levels, "balanced", 1, [({"intra"}, 7)]) != staged_indices(
+        levels, "balanced", 0, [({"intra"}, 7)]
+    )
+    with pytest.raises(ValueError, match="stage 0: no rows of"):
+        staged_indices(["original"] * 3, "balanced", 0, [({"intra"}, 2)])

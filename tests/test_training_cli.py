@@ -97,3 +97,28 @@ def test_dpo_with_a_lora_adapter_uses_the_base_model_as_reference(root: Path, tm
     assert (folder / "adapter_config.json").is_file() and (folder / "README.md").is_file()
     assert outcome.steps == 3 and outcome.ref_cache_hit is False
     assert set(outcome.metrics) == {"original", "intra", "inter", "inter_margin"}
+
+
+def test_a_curriculum_trains_its_stages_in_turn(root: Path, tmp_path: Path) -> None:
+    tiny = build_tiny_model(tmp_path / "tiny")
+    cfg = TrainConfig(kind="rm", data="t", model=str(tiny), max_steps=5, batch_size=4, logging_steps=1,
+                      limit_per_level=12, eval_limit_per_level=4,
+                      curriculum=[{"levels": ["intra"], "steps": 2}, {"levels": ["inter_margin"], "steps": 1}])  # fmt: skip
+    outcome = train(cfg, DatasetStore(root), output=tmp_path / "out")
+    logged = [
+        {k.removesuffix("_loss") for k in entry if k.endswith("_loss") and k != "train_loss"}
+        for entry in outcome.log_history
+        if "loss" in entry
+    ]
+    assert logged[:3] == [{"intra"}, {"intra"}, {"inter_margin"}]
+    assert set().union(*logged[3:]) == {"original", "intra", "inter", "inter_margin"}  # then every level
+    assert outcome.steps == 5
+
+
+def test_curriculum_recipes_are_checked_and_others_keep_their_hash() -> None:
+    with pytest.raises(ValueError, match="more than max_steps"):
+        TrainConfig(max_steps=3, curriculum=[{"levels": ["intra"], "steps": 4}])
+    with pytest.raises(ValueError, match="λ is 0"):
+        TrainConfig(levels={"inter": 0.0}, curriculum=[{"levels": ["inter_margin"], "steps": 1}])
+    assert TrainConfig().config_hash() == "9c6578009c40c358"  # the hash before curricula existed
+    assert TrainConfig(curriculum=[{"levels": ["intra"], "steps": 1}]).config_hash() != "9c6578009c40c358"

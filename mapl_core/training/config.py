@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -44,6 +44,15 @@ class LevelWeights(_Strict):
         return tuple(lv for lv in ("original", "intra", "inter") if getattr(self, lv) > 0)
 
 
+class CurriculumStage(_Strict):
+    """`steps` optimizer steps on the rows of `levels` alone (level-mixed as `level_mix` says)."""
+
+    levels: list[Literal["original", "intra", "inter", "inter_margin"]] = Field(
+        min_length=1, description="'inter' holds both inter variants, 'inter_margin' the margin-ranking rows"
+    )
+    steps: int = Field(ge=1)
+
+
 class LoraSettings(_Strict):
     r: int = Field(16, ge=1)
     alpha: int = Field(32, ge=1)
@@ -73,6 +82,11 @@ class TrainConfig(_Strict):
     level_mix: Literal["balanced", "natural"] = Field(
         "balanced", description="balanced: each objective gets an equal share of every batch (see mixing)"
     )
+    curriculum: list[CurriculumStage] = Field(
+        default_factory=list,
+        description="stages trained in turn before the rest of max_steps, which trains on every level; "
+        "e.g. [{levels: [intra], steps: 500}] (docs/training.md measures what it does)",
+    )
     limit_per_level: int | None = Field(None, ge=1, description="training comparisons per level (None: all)")
     eval_split: Literal["validation", "test"] = "validation"
     eval_limit_per_level: int | None = Field(200, ge=1)
@@ -83,8 +97,24 @@ class TrainConfig(_Strict):
     save_steps: int = Field(50, ge=1)
     output_dir: str | None = None
 
+    @model_validator(mode="after")
+    def _curriculum_fits(self) -> TrainConfig:
+        staged = sum(stage.steps for stage in self.curriculum)
+        if staged > self.max_steps:
+            raise ValueError(f"curriculum stages take {staged} steps, more than max_steps {self.max_steps}")
+        active = set(self.levels.active()) | ({"inter_margin"} if self.levels.inter else set())
+        for stage in self.curriculum:
+            if off := sorted(set(stage.levels) - active):
+                raise ValueError(f"curriculum stage names levels whose λ is 0: {off}")
+        return self
+
     def config_hash(self) -> str:
-        payload = self.model_dump(mode="json", exclude={"output_dir", "logging_steps", "save_steps"})
+        exclude = {"output_dir", "logging_steps", "save_steps"} | (
+            set() if self.curriculum else {"curriculum"}
+        )
+        payload = self.model_dump(
+            mode="json", exclude=exclude
+        )  # recipes without a curriculum keep their hash
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

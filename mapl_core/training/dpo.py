@@ -49,9 +49,11 @@ class MaplDPOTrainer(DPOTrainer):
         level_weights: dict[str, float],
         ref_cache_dir: Path | None = None,
         ref_cache_keys: dict[str, str] | None = None,
+        keep_order: bool = False,
         **kwargs,
     ):
         self.level_weights = dict(level_weights)
+        self.keep_order = keep_order  # the stream is pre-shuffled and staged (mixing.curriculum_indices)
         self.ref_cache_dir = ref_cache_dir
         self.ref_cache_keys = ref_cache_keys or {}
         self.ref_cache_hits: dict[str, bool] = {}
@@ -69,6 +71,11 @@ class MaplDPOTrainer(DPOTrainer):
         if "seq_ids" in (dataset.column_names or []):
             return dataset
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+
+    def _get_train_sampler(self, *args, **kwargs):
+        if self.keep_order:
+            return torch.utils.data.SequentialSampler(self.train_dataset)
+        return super()._get_train_sampler(*args, **kwargs)
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:

@@ -10,7 +10,7 @@ objectives' rows (each pass reshuffled) up to the largest one's count. "natural"
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 OBJECTIVE_OF = {"original": "original", "intra": "intra", "inter": "inter", "inter_margin": "inter"}
 
@@ -37,4 +37,32 @@ def mixed_indices(levels: Sequence[str], mix: str, seed: int) -> list[int]:
             taken += cycle[: target - len(taken)]
         out += taken
     rng.shuffle(out)
+    return out
+
+
+def staged_indices(
+    levels: Sequence[str], mix: str, seed: int, stages: Sequence[tuple[Collection[str] | None, int]]
+) -> list[int]:
+    """A curriculum: for each stage `(objectives, rows)` in turn, `rows` rows of the `mix` stream over the
+    rows of those objectives (None: every objective; "inter" holds both inter variants, "inter_margin" the
+    margin-ranking rows alone), cycled with a fresh shuffle each pass. The trainer must
+    keep this order (`keep_order`): the stages are the point.
+
+    Why: inside the mixture, the rows that teach checking a response against the instructions share every
+    batch with objectives whose labels are the human preference, and on MiniLM the checks are not learned
+    there; a stage of those rows alone learns them (docs/training.md measures which order keeps them)."""
+    out: list[int] = []
+    for number, (objectives, rows) in enumerate(stages):
+        pool = [
+            i
+            for i, lv in enumerate(levels)
+            if objectives is None or lv in objectives or OBJECTIVE_OF[lv] in objectives
+        ]
+        if rows and not pool:
+            raise ValueError(f"curriculum stage {number}: no rows of {sorted(objectives or [])}")
+        taken: list[int] = []
+        while len(taken) < rows:
+            stream = mixed_indices([levels[i] for i in pool], mix, seed * 1009 + number * 7919 + len(taken))
+            taken += [pool[j] for j in stream[: rows - len(taken)]]
+        out += taken
     return out

@@ -24,8 +24,9 @@ def sequence_scores(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 class MaplRewardTrainer(RewardTrainer):
-    def __init__(self, *args, level_weights: dict[str, float], **kwargs):
+    def __init__(self, *args, level_weights: dict[str, float], keep_order: bool = False, **kwargs):
         self.level_weights = dict(level_weights)
+        self.keep_order = keep_order  # the stream is pre-shuffled and staged (mixing.curriculum_indices)
         super().__init__(*args, **kwargs)
         self.data_collator = ComparisonCollator(self.processing_class.pad_token_id)
 
@@ -33,6 +34,11 @@ class MaplRewardTrainer(RewardTrainer):
         if "seq_ids" in (dataset.column_names or []):
             return dataset  # already encoded by `encoding.encode_comparisons` (truncated, never dropped)
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+
+    def _get_train_sampler(self, *args, **kwargs):
+        if self.keep_order:
+            return torch.utils.data.SequentialSampler(self.train_dataset)
+        return super()._get_train_sampler(*args, **kwargs)
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:

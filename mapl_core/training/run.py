@@ -25,7 +25,7 @@ from mapl_core.training.config import TrainConfig
 from mapl_core.training.encoding import encode_comparisons
 from mapl_core.training.examples import comparisons_for, sample_per_level
 from mapl_core.training.metrics import level_metrics
-from mapl_core.training.mixing import mixed_indices
+from mapl_core.training.mixing import mixed_indices, staged_indices
 
 TABLE_KINDS = ("original", "intra", "inter", "inter_comparisons")
 
@@ -78,6 +78,17 @@ def read_tables(store: DatasetStore, cfg: TrainConfig) -> tuple[dict[str, pd.Dat
         tables[kind] = store.to_pandas(f"{name}@{wanted}")
         versions[kind] = wanted
     return tables, versions
+
+
+def training_stream(cfg: TrainConfig, levels: list[str], args) -> list[int]:
+    """Row order of training: shuffled and level-mixed; under a curriculum, its stages in turn and then
+    every level for the remaining steps (kept in order by the trainer)."""
+    if not cfg.curriculum:
+        return mixed_indices(levels, cfg.level_mix, cfg.seed)
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    plan = [(set(stage.levels), stage.steps * per_step) for stage in cfg.curriculum]
+    plan.append((None, (cfg.max_steps - sum(stage.steps for stage in cfg.curriculum)) * per_step))
+    return staged_indices(levels, cfg.level_mix, cfg.seed, plan)
 
 
 def _trainer_args(cfg: TrainConfig, checkpoints: Path):
@@ -201,8 +212,9 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
 
     # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
     trainer.train_dataset = trainer.train_dataset.select(
-        mixed_indices([c.level for c in train_comps], cfg.level_mix, cfg.seed)
+        training_stream(cfg, [c.level for c in train_comps], args)
     )
+    trainer.keep_order = bool(cfg.curriculum)
     resume = last_checkpoint(checkpoints)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
