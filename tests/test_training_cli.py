@@ -99,9 +99,10 @@ def test_dpo_with_a_lora_adapter_uses_the_base_model_as_reference(root: Path, tm
     assert set(outcome.metrics) == {"original", "intra", "inter", "inter_margin"}
 
 
-def test_a_curriculum_trains_its_stages_in_turn(root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["rm", "dpo"])
+def test_a_curriculum_trains_its_stages_in_turn(root: Path, tmp_path: Path, kind: str) -> None:
     tiny = build_tiny_model(tmp_path / "tiny")
-    cfg = TrainConfig(kind="rm", data="t", model=str(tiny), max_steps=5, batch_size=4, logging_steps=1,
+    cfg = TrainConfig(kind=kind, data="t", model=str(tiny), max_steps=5, batch_size=4, logging_steps=1,
                       limit_per_level=12, eval_limit_per_level=4,
                       curriculum=[{"levels": ["intra"], "steps": 2}, {"levels": ["inter_margin"], "steps": 1}])  # fmt: skip
     outcome = train(cfg, DatasetStore(root), output=tmp_path / "out")
