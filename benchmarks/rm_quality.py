@@ -149,7 +149,7 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
     o, intra, inter, variant, pairs, flipped, mirrored, stages = weights
-    steps = args.steps
+    steps = args.steps  # every variant trains for the same number of steps
     wanted = {LEVEL_INDEX["original"]} if o else set()
     if intra:
         wanted.add(LEVEL_INDEX["intra"])

@@ -109,12 +109,10 @@ class TrainConfig(_Strict):
         return self
 
     def config_hash(self) -> str:
-        exclude = {"output_dir", "logging_steps", "save_steps"} | (
-            set() if self.curriculum else {"curriculum"}
-        )
-        payload = self.model_dump(
-            mode="json", exclude=exclude
-        )  # recipes without a curriculum keep their hash
+        exclude = {"output_dir", "logging_steps", "save_steps"}
+        if not self.curriculum:
+            exclude.add("curriculum")  # recipes without a curriculum keep the hash they had before it existed
+        payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

@@ -23,6 +23,7 @@ from trl.trainer.utils import use_adapter
 
 from mapl_core.files import atomic_output
 from mapl_core.training.encoding import ComparisonCollator
+from mapl_core.training.mixing import KeepsStreamOrder
 from mapl_core.training.objective import batch_loss
 
 SIGNATURE = ["seq_ids", "coefs", "level", "response_starts", "ref_logps"]
@@ -42,7 +43,7 @@ def ref_cache_key(ref_revision: str, dataset_version: str, tokenizer, max_length
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:24]
 
 
-class MaplDPOTrainer(DPOTrainer):
+class MaplDPOTrainer(KeepsStreamOrder, DPOTrainer):
     def __init__(
         self,
         *args,
@@ -53,7 +54,7 @@ class MaplDPOTrainer(DPOTrainer):
         **kwargs,
     ):
         self.level_weights = dict(level_weights)
-        self.keep_order = keep_order  # the stream is pre-shuffled and staged (mixing.curriculum_indices)
+        self.keep_order = keep_order  # a staged stream (mixing.staged_indices)
         self.ref_cache_dir = ref_cache_dir
         self.ref_cache_keys = ref_cache_keys or {}
         self.ref_cache_hits: dict[str, bool] = {}
@@ -71,11 +72,6 @@ class MaplDPOTrainer(DPOTrainer):
         if "seq_ids" in (dataset.column_names or []):
             return dataset
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-
-    def _get_train_sampler(self, *args, **kwargs):
-        if self.keep_order:
-            return torch.utils.data.SequentialSampler(self.train_dataset)
-        return super()._get_train_sampler(*args, **kwargs)
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:

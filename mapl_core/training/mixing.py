@@ -40,6 +40,20 @@ def mixed_indices(levels: Sequence[str], mix: str, seed: int) -> list[int]:
     return out
 
 
+class KeepsStreamOrder:
+    """Trainer mixin: with `keep_order`, batches follow the training dataset's own order (the seeded, staged
+    stream of `staged_indices`) instead of a fresh random permutation that would dissolve the stages."""
+
+    keep_order = False
+
+    def _get_train_sampler(self, *args, **kwargs):
+        if self.keep_order:
+            from torch.utils.data import SequentialSampler
+
+            return SequentialSampler(self.train_dataset)
+        return super()._get_train_sampler(*args, **kwargs)
+
+
 def staged_indices(
     levels: Sequence[str], mix: str, seed: int, stages: Sequence[tuple[Collection[str] | None, int]]
 ) -> list[int]:

@@ -11,6 +11,7 @@ import torch
 from trl import RewardTrainer
 
 from mapl_core.training.encoding import ComparisonCollator
+from mapl_core.training.mixing import KeepsStreamOrder
 from mapl_core.training.objective import batch_loss
 
 SIGNATURE = ["seq_ids", "coefs", "level", "response_starts"]
@@ -23,10 +24,10 @@ def sequence_scores(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(**kwargs).logits.squeeze(-1)
 
 
-class MaplRewardTrainer(RewardTrainer):
+class MaplRewardTrainer(KeepsStreamOrder, RewardTrainer):
     def __init__(self, *args, level_weights: dict[str, float], keep_order: bool = False, **kwargs):
         self.level_weights = dict(level_weights)
-        self.keep_order = keep_order  # the stream is pre-shuffled and staged (mixing.curriculum_indices)
+        self.keep_order = keep_order  # a staged stream (mixing.staged_indices)
         super().__init__(*args, **kwargs)
         self.data_collator = ComparisonCollator(self.processing_class.pad_token_id)
 
@@ -34,11 +35,6 @@ class MaplRewardTrainer(RewardTrainer):
         if "seq_ids" in (dataset.column_names or []):
             return dataset  # already encoded by `encoding.encode_comparisons` (truncated, never dropped)
         return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-
-    def _get_train_sampler(self, *args, **kwargs):
-        if self.keep_order:
-            return torch.utils.data.SequentialSampler(self.train_dataset)
-        return super()._get_train_sampler(*args, **kwargs)
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:

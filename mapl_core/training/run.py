@@ -189,7 +189,8 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     checkpoints = output / "checkpoints"
     args = _trainer_args(cfg, checkpoints)
     common = dict(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
-                  level_weights=cfg.levels.weights(), peft_config=_lora(cfg, model))  # fmt: skip
+                  level_weights=cfg.levels.weights(), peft_config=_lora(cfg, model),
+                  keep_order=bool(cfg.curriculum))  # fmt: skip
     data_version = ",".join(f"{cfg.data}_{k}@{v}" for k, v in versions.items())
     if cfg.kind == "rm":
         trainer = MaplRewardTrainer(**common)
@@ -214,7 +215,6 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     trainer.train_dataset = trainer.train_dataset.select(
         training_stream(cfg, [c.level for c in train_comps], args)
     )
-    trainer.keep_order = bool(cfg.curriculum)
     resume = last_checkpoint(checkpoints)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
