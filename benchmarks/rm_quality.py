@@ -22,11 +22,13 @@ Three extra held-out columns say whether a model reads the instructions against 
   row of each twin right, so 50 is what it scores; above 50 needs checking the response.
 
 Presets: `cpu` (120 steps, max length 96, 200 held-out comparisons per level: the 8 default runs take about
-half an hour on a 2-core CPU) and `full` (1000 steps, max length 160, 600 per level: the budget at which
-the levels separate; minutes on a GPU with `--workers 10`, hours on a small CPU). Any explicit flag
-overrides its preset value.
+half an hour on a 2-core CPU), `full` (1000 steps, max length 160, 600 per level: the budget at which
+the levels separate; minutes on a GPU with `--workers 10`, hours on a small CPU) and `lexical` (the five
+instruction families MiniLM can check, `LEXICAL_FAMILIES`; baseline vs MAPL with mirrored intra rows, 3 seeds
+each, 600 steps, max length 128, 300 per level: about 2 h on a 2-core CPU). Any explicit flag overrides its
+preset value.
 
-    .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full] [--seeds 3] [--workers N] [--only NAMES]
+    .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full|lexical] [--seeds 3] [--workers N] [--only NAMES]
         [--families IDS] [--out FILE]
 """
 
@@ -96,9 +98,42 @@ VARIANTS = {
 assert not any("," in name for name in VARIANTS), "--only splits its list on commas"
 MAIN = ("baseline (original only)", "MAPL (original + intra + inter)")
 ONE_OFF = ("ablation: no intra", "ablation: no inter")  # the default ablations: each objective switched off
+# Instruction families MiniLM-L6 can learn to check (no counting, no letters, no case; see
+# benchmarks/rm_family_probe.py): the `lexical` preset's build.
+LEXICAL_FAMILIES = (
+    "keywords:existence",
+    "keywords:forbidden_words",
+    "length_constraints:nth_paragraph_first_word",
+    "punctuation:no_comma",
+    "startend:end_checker",
+)
 PRESETS = {  # the settings each preset fills in where no flag is given
-    "cpu": {"steps": 120, "batch": 8, "lr": 1e-4, "max_length": 96, "eval_per_level": 200},
-    "full": {"steps": 1000, "batch": 8, "lr": 1e-4, "max_length": 160, "eval_per_level": 600},
+    "cpu": {
+        "steps": 120,
+        "batch": 8,
+        "lr": 1e-4,
+        "max_length": 96,
+        "eval_per_level": 200,
+        "variant_seeds": 1,
+    },
+    "full": {
+        "steps": 1000,
+        "batch": 8,
+        "lr": 1e-4,
+        "max_length": 160,
+        "eval_per_level": 600,
+        "variant_seeds": 1,
+    },
+    "lexical": {
+        "steps": 600,
+        "batch": 8,
+        "lr": 1e-4,
+        "max_length": 128,
+        "eval_per_level": 300,
+        "families": ",".join(LEXICAL_FAMILIES),
+        "only": "baseline,MAPL with mirrored intra rows",
+        "variant_seeds": 3,
+    },
 }
 LEVELS_REPORTED = (
     "original",
@@ -315,7 +350,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="runs in parallel processes (GPU or many cores)")
     ap.add_argument("--no-ablations", action="store_true")
     ap.add_argument(
-        "--variant-seeds", type=int, default=1, help="seeds for each variant other than the main two"
+        "--variant-seeds",
+        type=int,
+        help="seeds for each variant other than the main two (preset: 1, lexical 3)",
     )
     ap.add_argument(
         "--all-variants",
@@ -327,7 +364,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rm_quality.json"))
     args = ap.parse_args()
     for key, value in PRESETS[args.preset].items():
-        if getattr(args, key) is None:
+        if getattr(args, key) is None and not (key == "only" and args.all_variants):
             setattr(args, key, value)
 
     from importlib import resources
@@ -417,13 +454,13 @@ def main() -> None:
             summary[name][lv] = {"mean": mean, "ci95": half}
             cells.append(f"{100 * mean:.1f}" + (f" ± {100 * half:.1f}" if not math.isnan(half) else ""))
         print(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
-    if all(name in summary for name in MAIN):
-        base, mapl = summary[MAIN[0]], summary[MAIN[1]]
-        print()
-        print(
-            "MAPL − baseline (points): "
-            + ", ".join(f"{lv} {100 * (mapl[lv]['mean'] - base[lv]['mean']):+.1f}" for lv in levels)
-        )
+    if MAIN[0] in summary and len(summary) > 1:
+        base = summary[MAIN[0]]
+        print("\nminus the baseline (points):")
+        for name, other in summary.items():
+            if name != MAIN[0]:
+                print(f"- {name}: " + ", ".join(
+                    f"{lv} {100 * (other[lv]['mean'] - base[lv]['mean']):+.1f}" for lv in levels))  # fmt: skip
     print(
         f"total {time.perf_counter() - t_all:.0f} s; training sequences truncated: {report.truncated} of {report.sequences}"
     )
