@@ -50,11 +50,9 @@ class MaplDPOTrainer(KeepsStreamOrder, DPOTrainer):
         level_weights: dict[str, float],
         ref_cache_dir: Path | None = None,
         ref_cache_keys: dict[str, str] | None = None,
-        keep_order: bool = False,
         **kwargs,
     ):
         self.level_weights = dict(level_weights)
-        self.keep_order = keep_order  # a staged stream (mixing.staged_indices)
         self.ref_cache_dir = ref_cache_dir
         self.ref_cache_keys = ref_cache_keys or {}
         self.ref_cache_hits: dict[str, bool] = {}

@@ -44,7 +44,9 @@ class KeepsStreamOrder:
     """Trainer mixin: with `keep_order`, batches follow the training dataset's own order (the seeded, staged
     stream of `staged_indices`) instead of a fresh random permutation that would dissolve the stages."""
 
-    keep_order = False
+    def __init__(self, *args, keep_order: bool = False, **kwargs):
+        self.keep_order = keep_order
+        super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, *args, **kwargs):
         if self.keep_order:

@@ -25,9 +25,8 @@ def sequence_scores(model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 class MaplRewardTrainer(KeepsStreamOrder, RewardTrainer):
-    def __init__(self, *args, level_weights: dict[str, float], keep_order: bool = False, **kwargs):
+    def __init__(self, *args, level_weights: dict[str, float], **kwargs):
         self.level_weights = dict(level_weights)
-        self.keep_order = keep_order  # a staged stream (mixing.staged_indices)
         super().__init__(*args, **kwargs)
         self.data_collator = ComparisonCollator(self.processing_class.pad_token_id)
 
