@@ -28,7 +28,7 @@ instruction families MiniLM can check, `LEXICAL_FAMILIES`; baseline vs MAPL with
 each, 600 steps, max length 128, 300 per level: about 2 h on a 2-core CPU). Any explicit flag overrides its
 preset value.
 
-    .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full|lexical] [--seeds 3] [--workers N] [--only NAMES]
+    .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full|lexical] [--seeds 3] [--first-seed 0] [--workers N] [--only NAMES]
         [--families IDS] [--out FILE]
 """
 
@@ -329,6 +329,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run are first-seed, first-seed + 1, …: extends an earlier run's seeds in a new call",
+    )
     ap.add_argument("--steps", type=int)
     ap.add_argument("--batch", type=int)
     ap.add_argument("--lr", type=float)
@@ -422,7 +428,9 @@ def main() -> None:
         (name, seed)
         for name in wanted
         for seed in (
-            range(args.seeds) if name in MAIN else range(0 if args.no_ablations else args.variant_seeds)
+            range(args.first_seed, args.first_seed + args.seeds)
+            if name in MAIN
+            else range(args.first_seed, args.first_seed + (0 if args.no_ablations else args.variant_seeds))
         )
     ]
     print(
@@ -433,11 +441,12 @@ def main() -> None:
         print(f"  {r['variant']} seed {r['seed']}: "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()) + f" ({r['seconds']:.0f} s training, {r['eval_seconds']:.0f} s evaluation)", flush=True)  # fmt: skip
         results.append(r)
+        save(args, results, complete=False)  # a stopped run keeps the runs it finished
     results.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
 
     levels = LEVELS_REPORTED
     print(f"\n# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, preset {args.preset}: {args.steps} "
-          f"steps × batch {args.batch}, max length {args.max_length}, lr {args.lr}, seeds {args.seeds}, mix {args.mix}")  # fmt: skip
+          f"steps × batch {args.batch}, max length {args.max_length}, lr {args.lr}, seeds from {args.first_seed}, mix {args.mix}")  # fmt: skip
     print(f"held-out ({args.eval_splits}) comparisons: "
           + ", ".join(f"{lv} {results[0]['rows'].get(lv, 0)}" for lv in levels))  # fmt: skip
     print()
@@ -464,10 +473,20 @@ def main() -> None:
     print(
         f"total {time.perf_counter() - t_all:.0f} s; training sequences truncated: {report.truncated} of {report.sequences}"
     )
+    save(args, results, summary)
+
+
+def save(
+    args: argparse.Namespace, results: list[dict], summary: dict | None = None, complete: bool = True
+) -> None:
+    """Write the JSON record; called after every finished run too (complete false, no summary yet), through a
+    temporary file so that a stopped or killed run leaves the last whole record, never a torn one."""
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"date": str(date.today()), "machine": platform.machine(),
-                                    "args": {k: str(v) for k, v in vars(args).items()},
-                                    "summary": summary, "runs": results}, indent=2) + "\n")  # fmt: skip
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text(json.dumps({"date": str(date.today()), "machine": platform.machine(), "complete": complete,
+                               "args": {k: str(v) for k, v in vars(args).items()},
+                               "summary": summary or {}, "runs": results}, indent=2) + "\n")  # fmt: skip
+    tmp.replace(args.out)
 
 
 if __name__ == "__main__":
