@@ -30,6 +30,7 @@ preset value.
 
     .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full|lexical] [--seeds 3] [--first-seed 0] [--workers N] [--only NAMES]
         [--families IDS] [--out FILE]
+    .venv/bin/python benchmarks/rm_quality.py --merge A.json B.json [...] --out C.json   # seeds run apart, one table
 """
 
 from __future__ import annotations
@@ -368,7 +369,16 @@ def main() -> None:
     ap.add_argument("--only", help="run only the variants whose name contains one of these (comma-separated)")
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/rm_quality"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rm_quality.json"))
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="RECORD",
+        help="train nothing: print and save (--out) the runs of these JSON records as one experiment",
+    )
     args = ap.parse_args()
+    if args.merge:
+        return merge(args)
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key) is None and not (key == "only" and args.all_variants):
             setattr(args, key, value)
@@ -444,10 +454,22 @@ def main() -> None:
         save(args, results, complete=False)  # a stopped run keeps the runs it finished
     results.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
 
+    header = (f"# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, preset {args.preset}: {args.steps} "
+              f"steps × batch {args.batch}, max length {args.max_length}, lr {args.lr}, mix {args.mix}")  # fmt: skip
+    summary = report_table(results, header, args.eval_splits)
+    print(
+        f"total {time.perf_counter() - t_all:.0f} s; training sequences truncated: {report.truncated} of {report.sequences}"
+    )
+    save(args, results, summary)
+
+
+def report_table(results: list[dict], header: str, eval_splits: str) -> dict:
+    """Print the runs as one table (mean ± 95% t-interval over seeds), each variant minus the baseline, and, for
+    variants that share seeds with the baseline, the difference seed by seed; return the summary."""
     levels = LEVELS_REPORTED
-    print(f"\n# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, preset {args.preset}: {args.steps} "
-          f"steps × batch {args.batch}, max length {args.max_length}, lr {args.lr}, seeds from {args.first_seed}, mix {args.mix}")  # fmt: skip
-    print(f"held-out ({args.eval_splits}) comparisons: "
+    results = sorted(results, key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
+    print(f"\n{header}")
+    print(f"held-out ({eval_splits}) comparisons: "
           + ", ".join(f"{lv} {results[0]['rows'].get(lv, 0)}" for lv in levels))  # fmt: skip
     print()
     print("| variant | seeds | " + " | ".join(f"{lv} acc" for lv in levels) + " |")
@@ -463,17 +485,76 @@ def main() -> None:
             summary[name][lv] = {"mean": mean, "ci95": half}
             cells.append(f"{100 * mean:.1f}" + (f" ± {100 * half:.1f}" if not math.isnan(half) else ""))
         print(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
-    if MAIN[0] in summary and len(summary) > 1:
-        base = summary[MAIN[0]]
-        print("\nminus the baseline (points):")
-        for name, other in summary.items():
-            if name != MAIN[0]:
-                print(f"- {name}: " + ", ".join(
-                    f"{lv} {100 * (other[lv]['mean'] - base[lv]['mean']):+.1f}" for lv in levels))  # fmt: skip
-    print(
-        f"total {time.perf_counter() - t_all:.0f} s; training sequences truncated: {report.truncated} of {report.sequences}"
-    )
-    save(args, results, summary)
+    if MAIN[0] not in summary or len(summary) == 1:
+        return summary
+    base = summary[MAIN[0]]
+    print("\nminus the baseline (points):")
+    for name, other in summary.items():
+        if name != MAIN[0]:
+            print(f"- {name}: " + ", ".join(
+                f"{lv} {100 * (other[lv]['mean'] - base[lv]['mean']):+.1f}" for lv in levels))  # fmt: skip
+    base_by_seed = {r["seed"]: r["accuracy"] for r in results if r["variant"] == MAIN[0]}
+    paired = [r for r in results if r["variant"] != MAIN[0] and r["seed"] in base_by_seed]
+    if paired:
+        print("\nminus the baseline of the same seed (points):\n")
+        print("| variant | seed | " + " | ".join(levels) + " |")
+        print("|---|---:|" + "---:|" * len(levels))
+        for r in paired:
+            b = base_by_seed[r["seed"]]
+            print(f"| {r['variant']} | {r['seed']} | "
+                  + " | ".join(f"{100 * (r['accuracy'][lv] - b[lv]):+.1f}" for lv in levels) + " |")  # fmt: skip
+    return summary
+
+
+# settings that must agree for runs of separate calls to be one experiment
+SAME_SETTINGS = (
+    "steps",
+    "batch",
+    "lr",
+    "max_length",
+    "pairs",
+    "families",
+    "eval_splits",
+    "eval_per_level",
+    "mix",
+)
+
+
+def setting(record: dict, key: str) -> str | None:
+    value = record["args"].get(key)
+    if key == "families" and value not in (None, "None"):  # the same build, whatever order they were named in
+        return ",".join(sorted(value.split(",")))
+    return value
+
+
+def merge(args: argparse.Namespace) -> None:
+    """--merge: the runs of several records (e.g. seeds run in separate calls with --first-seed) as one table and
+    one record. Refused when the records differ in a training or evaluation setting, or repeat a run."""
+    records = [(path, json.loads(path.read_text())) for path in args.merge]
+    first_path, first = records[0]
+    for path, rec in records[1:]:
+        differ = [k for k in SAME_SETTINGS if setting(rec, k) != setting(first, k)]
+        if differ:
+            theirs = ", ".join(f"{k} {rec['args'].get(k)!r}" for k in differ)
+            ours = ", ".join(repr(first["args"].get(k)) for k in differ)
+            raise SystemExit(f"{path}: {theirs} differ from {first_path} ({ours})")
+    results, seen = [], {}
+    for path, rec in records:
+        for r in rec["runs"]:
+            key = (r["variant"], r["seed"])
+            if key in seen:
+                raise SystemExit(f"{path}: {r['variant']} seed {r['seed']} is also in {seen[key]}")
+            seen[key] = path
+            results.append(r)
+    a = first["args"]
+    header = (f"# rm_quality — merged from {len(records)} record{'s' * (len(records) > 1)} — MiniLM-L6: {a['steps']} steps × batch "
+              f"{a['batch']}, max length {a['max_length']}, lr {a['lr']}, mix {a['mix']}")  # fmt: skip
+    summary = report_table(results, header, a["eval_splits"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"date": str(date.today()), "machine": first["machine"], "complete": True,
+                                    "merged_from": [str(p) for p in args.merge],
+                                    "args": {**a, "out": str(args.out)},
+                                    "summary": summary, "runs": results}, indent=2) + "\n")  # fmt: skip
 
 
 def save(
