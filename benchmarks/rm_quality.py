@@ -503,6 +503,16 @@ def report_table(results: list[dict], header: str, eval_splits: str) -> dict:
             b = base_by_seed[r["seed"]]
             print(f"| {r['variant']} | {r['seed']} | "
                   + " | ".join(f"{100 * (r['accuracy'][lv] - b[lv]):+.1f}" for lv in levels) + " |")  # fmt: skip
+        for name in summary:  # the paired difference: mean ± 95% t-interval over the shared seeds
+            runs = [r for r in paired if r["variant"] == name]
+            if len(runs) < 2:
+                continue
+            cells = []
+            for lv in levels:
+                mean, half = interval([r["accuracy"][lv] - base_by_seed[r["seed"]][lv] for r in runs])
+                summary[name][lv]["minus_baseline_paired"] = {"mean": mean, "ci95": half, "seeds": len(runs)}
+                cells.append(f"{100 * mean:+.1f} ± {100 * half:.1f}")
+            print(f"| {name} | mean of {len(runs)} | " + " | ".join(cells) + " |")
     return summary
 
 
