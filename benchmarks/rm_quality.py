@@ -434,15 +434,12 @@ def main() -> None:
         "model_path": model_path,
     }
     print(f"setup (tables, comparisons, tokenizing): {time.perf_counter() - t_all:.0f} s", flush=True)
-    jobs = [
-        (name, seed)
-        for name in wanted
-        for seed in (
-            range(args.first_seed, args.first_seed + args.seeds)
-            if name in MAIN
-            else range(args.first_seed, args.first_seed + (0 if args.no_ablations else args.variant_seeds))
-        )
-    ]
+
+    def seeds(name: str) -> range:
+        n = args.seeds if name in MAIN else 0 if args.no_ablations else args.variant_seeds
+        return range(args.first_seed, args.first_seed + n)
+
+    jobs = [(name, seed) for name in wanted for seed in seeds(name)]
     print(
         f"{len(jobs)} runs: " + "; ".join(f"{n} × {sum(j[0] == n for j in jobs)}" for n in wanted), flush=True
     )
@@ -452,7 +449,6 @@ def main() -> None:
               + ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()) + f" ({r['seconds']:.0f} s training, {r['eval_seconds']:.0f} s evaluation)", flush=True)  # fmt: skip
         results.append(r)
         save(args, results, complete=False)  # a stopped run keeps the runs it finished
-    results.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
 
     header = (f"# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, preset {args.preset}: {args.steps} "
               f"steps × batch {args.batch}, max length {args.max_length}, lr {args.lr}, mix {args.mix}")  # fmt: skip
@@ -465,9 +461,10 @@ def main() -> None:
 
 def report_table(results: list[dict], header: str, eval_splits: str) -> dict:
     """Print the runs as one table (mean ± 95% t-interval over seeds), each variant minus the baseline, and, for
-    variants that share seeds with the baseline, the difference seed by seed; return the summary."""
+    variants that share seeds with the baseline, the difference seed by seed; return the summary. Sorts
+    `results` in place by variant and seed, the order they are saved in."""
     levels = LEVELS_REPORTED
-    results = sorted(results, key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
+    results.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
     print(f"\n{header}")
     print(f"held-out ({eval_splits}) comparisons: "
           + ", ".join(f"{lv} {results[0]['rows'].get(lv, 0)}" for lv in levels))  # fmt: skip
@@ -560,24 +557,25 @@ def merge(args: argparse.Namespace) -> None:
     header = (f"# rm_quality — merged from {len(records)} record{'s' * (len(records) > 1)} — MiniLM-L6: {a['steps']} steps × batch "
               f"{a['batch']}, max length {a['max_length']}, lr {a['lr']}, mix {a['mix']}")  # fmt: skip
     summary = report_table(results, header, a["eval_splits"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"date": str(date.today()), "machine": first["machine"], "complete": True,
-                                    "merged_from": [str(p) for p in args.merge],
-                                    "args": {**a, "out": str(args.out)},
-                                    "summary": summary, "runs": results}, indent=2) + "\n")  # fmt: skip
+    write_record(args.out, machine=first["machine"], complete=True, merged_from=[str(p) for p in args.merge],
+                 args={**a, "out": str(args.out)}, summary=summary, runs=results)  # fmt: skip
 
 
 def save(
     args: argparse.Namespace, results: list[dict], summary: dict | None = None, complete: bool = True
 ) -> None:
-    """Write the JSON record; called after every finished run too (complete false, no summary yet), through a
-    temporary file so that a stopped or killed run leaves the last whole record, never a torn one."""
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps({"date": str(date.today()), "machine": platform.machine(), "complete": complete,
-                               "args": {k: str(v) for k, v in vars(args).items()},
-                               "summary": summary or {}, "runs": results}, indent=2) + "\n")  # fmt: skip
-    tmp.replace(args.out)
+    """This run's record; written after every finished run too (complete false, no summary yet)."""
+    write_record(args.out, machine=platform.machine(), complete=complete,
+                 args={k: str(v) for k, v in vars(args).items()}, summary=summary or {}, runs=results)  # fmt: skip
+
+
+def write_record(out: Path, **fields) -> None:
+    """Write a JSON record through a temporary file, so that a stopped or killed run leaves the last whole
+    record, never a torn one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps({"date": str(date.today()), **fields}, indent=2) + "\n")
+    tmp.replace(out)
 
 
 if __name__ == "__main__":
