@@ -66,6 +66,24 @@ def test_truncation_keeps_the_instructions_and_the_response_start(tiny: Path) ->
     assert not short_cut and tok.decode(short) == "<|user|>hi<|end|><|assistant|>hello<|end|>"
 
 
+def test_encoding_long_rows_does_not_warn_about_ids_the_rule_cuts(tiny: Path, capfd, caplog) -> None:
+    _, tok = load_rm(tiny)
+    tok.model_max_length = 48
+    long_text = "word " * 200
+    warning = "longer than the specified maximum sequence length"
+
+    def printed() -> str:  # transformers logs to its own stderr handler, or through logging where propagated
+        text = capfd.readouterr().err + caplog.text
+        caplog.clear()
+        return text
+
+    printed()
+    SideEncoder(tok, max_length=32)([{"role": "user", "content": long_text}], long_text)
+    assert warning not in printed()
+    tok(long_text)  # the warning the encoder avoids, so this test sees it when it is printed
+    assert warning in printed()
+
+
 def test_decided_inter_rows_are_those_the_instructions_decide(tables) -> None:
     inter = tables["inter"]
     decided = decided_inter(inter)

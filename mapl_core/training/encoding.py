@@ -65,8 +65,10 @@ class SideEncoder:
 
     def parts(self, messages: Messages, response: str) -> tuple[list[int], list[int]]:
         p_text, r_text = render(self.tokenizer, messages, response)
-        p = self.tokenizer(p_text, add_special_tokens=False)["input_ids"]
-        r = self.tokenizer(r_text, add_special_tokens=False)["input_ids"]
+        # Whole texts are tokenized and then cut by the rule below; verbose=False keeps transformers from
+        # warning "longer than the maximum sequence length … indexing errors" about ids no model ever sees.
+        p = self.tokenizer(p_text, add_special_tokens=False, verbose=False)["input_ids"]
+        r = self.tokenizer(r_text, add_special_tokens=False, verbose=False)["input_ids"]
         return p, r
 
     def prompt_keep(self, p: list[int], r: list[int]) -> int:
