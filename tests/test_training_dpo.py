@@ -28,8 +28,10 @@ def policy(folder: Path):
 def dpo_config(tmp_path: Path, **kw):
     from trl import DPOConfig
 
+    # dataloader_pin_memory off as in mapl_core.training.run: torch warns when pinning without CUDA
     base = dict(output_dir=str(tmp_path / "out"), bf16=False, gradient_checkpointing=False, report_to=[],
-                per_device_train_batch_size=4, logging_steps=1, save_strategy="no", beta=0.5, seed=0)  # fmt: skip
+                per_device_train_batch_size=4, logging_steps=1, save_strategy="no", beta=0.5, seed=0,
+                dataloader_pin_memory=False)  # fmt: skip
     return DPOConfig(**{**base, **kw})
 
 

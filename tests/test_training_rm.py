@@ -40,6 +40,7 @@ def trainer_for(model, tok, columns, tmp_path: Path, weights=ALL, **args):
         logging_steps=1,
         save_strategy="no",
         seed=0,
+        dataloader_pin_memory=False,  # as mapl_core.training.run: torch warns when pinning without CUDA
         **args,
     )
     return MaplRewardTrainer(
