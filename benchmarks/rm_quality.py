@@ -29,7 +29,7 @@ each, 600 steps, max length 128, 300 per level: about 2 h on a 2-core CPU). Any 
 preset value.
 
     .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full|lexical] [--seeds 3] [--first-seed 0] [--workers N] [--only NAMES]
-        [--families IDS] [--out FILE]
+        [--families IDS] [--truncation half|instructions] [--out FILE]
     .venv/bin/python benchmarks/rm_quality.py --merge A.json B.json [...] --out C.json   # seeds run apart, one table
 """
 
@@ -340,6 +340,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int)
     ap.add_argument("--lr", type=float)
     ap.add_argument("--max-length", type=int)
+    ap.add_argument(
+        "--truncation",
+        choices=("half", "instructions"),
+        default="half",
+        help="rule for sides longer than max length (mapl_core/training/encoding.py); records without it used half",
+    )
     ap.add_argument("--pairs", type=int, default=2312, help="HH source rows to build from")
     ap.add_argument(
         "--families",
@@ -419,13 +425,13 @@ def main() -> None:
     mirrored = []
     if any(VARIANTS[n].mirrored for n in wanted):
         mirrored = list(intra_comparisons(mirrored_intra[mirrored_intra.split == "train"]))
-    cols, report = encode_comparisons(train + mirrored, tokenizer, args.max_length)
+    cols, report = encode_comparisons(train + mirrored, tokenizer, args.max_length, args.truncation)
     decided_ids = set(decided_inter(tables["inter"]).row_id)
     cols["decided"] = [c.level == "inter" and c.key in decided_ids for c in train] + [False] * len(mirrored)
     cols["flipped"] = [c.key.endswith(":flipped") for c in train] + [False] * len(mirrored)
     cols["mirrored"] = [False] * len(train) + [True] * len(mirrored)
     # one evaluation pass: the decided inter and flipped intra rows share sequences with the rest
-    eval_cols = encode_comparisons(held_out, tokenizer, args.max_length)[0]
+    eval_cols = encode_comparisons(held_out, tokenizer, args.max_length, args.truncation)[0]
     eval_cols["group"] = groups
     shared = {
         "cols": cols,
@@ -451,7 +457,7 @@ def main() -> None:
         save(args, results, complete=False)  # a stopped run keeps the runs it finished
 
     header = (f"# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, preset {args.preset}: {args.steps} "
-              f"steps × batch {args.batch}, max length {args.max_length}, lr {args.lr}, mix {args.mix}")  # fmt: skip
+              f"steps × batch {args.batch}, max length {args.max_length} ({args.truncation}), lr {args.lr}, mix {args.mix}")  # fmt: skip
     summary = report_table(results, header, args.eval_splits)
     print(
         f"total {time.perf_counter() - t_all:.0f} s; training sequences truncated: {report.truncated} of {report.sequences}"
@@ -519,6 +525,7 @@ SAME_SETTINGS = (
     "batch",
     "lr",
     "max_length",
+    "truncation",
     "pairs",
     "families",
     "eval_splits",
@@ -529,6 +536,8 @@ SAME_SETTINGS = (
 
 def setting(record: dict, key: str) -> str | None:
     value = record["args"].get(key)
+    if key == "truncation":  # records from before the option used the one rule there was
+        return value or "half"
     if key == "families" and value not in (None, "None"):  # the same build, whatever order they were named in
         return ",".join(sorted(value.split(",")))
     return value
@@ -555,7 +564,7 @@ def merge(args: argparse.Namespace) -> None:
             results.append(r)
     a = first["args"]
     header = (f"# rm_quality — merged from {len(records)} record{'s' * (len(records) > 1)} — MiniLM-L6: {a['steps']} steps × batch "
-              f"{a['batch']}, max length {a['max_length']}, lr {a['lr']}, mix {a['mix']}")  # fmt: skip
+              f"{a['batch']}, max length {a['max_length']} ({a.get('truncation') or 'half'}), lr {a['lr']}, mix {a['mix']}")  # fmt: skip
     summary = report_table(results, header, a["eval_splits"])
     write_record(args.out, machine=first["machine"], complete=True, merged_from=[str(p) for p in args.merge],
                  args={**a, "out": str(args.out)}, summary=summary, runs=results)  # fmt: skip

@@ -71,6 +71,12 @@ class TrainConfig(_Strict):
     )
     levels: LevelWeights = LevelWeights()
     max_length: int = Field(256, ge=16)
+    truncation: Literal["half", "instructions"] = Field(
+        "half",
+        description="rule for sides longer than max_length: 'half' (the response keeps its beginning and at "
+        "least half) or 'instructions' (the prompt's instruction block stays whole, the response keeps its "
+        "beginning and end); see mapl_core/training/encoding.py",
+    )
     max_steps: int = Field(100, ge=1)
     batch_size: int = Field(8, ge=1, description="comparisons per device step")
     grad_accum: int = Field(1, ge=1)
@@ -112,6 +118,8 @@ class TrainConfig(_Strict):
         exclude = {"output_dir", "logging_steps", "save_steps"}
         if not self.curriculum:
             exclude.add("curriculum")  # recipes without a curriculum keep the hash they had before it existed
+        if self.truncation == "half":
+            exclude.add("truncation")  # likewise recipes on the one rule there was before the option
         payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

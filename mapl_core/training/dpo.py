@@ -29,7 +29,9 @@ from mapl_core.training.objective import batch_loss
 SIGNATURE = ["seq_ids", "coefs", "level", "response_starts", "ref_logps"]
 
 
-def ref_cache_key(ref_revision: str, dataset_version: str, tokenizer, max_length: int) -> str:
+def ref_cache_key(
+    ref_revision: str, dataset_version: str, tokenizer, max_length: int, truncation: str = "half"
+) -> str:
     """What the stored reference log-probs depend on, and nothing else (not the code's formatting)."""
     vocab = hashlib.sha256(json.dumps(sorted(tokenizer.get_vocab().items())).encode()).hexdigest()[:16]
     template = getattr(tokenizer, "chat_template", None) or ""
@@ -39,6 +41,7 @@ def ref_cache_key(ref_revision: str, dataset_version: str, tokenizer, max_length
         vocab,
         hashlib.sha256(template.encode()).hexdigest()[:16],
         max_length,
+        truncation,
     ]
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:24]
 

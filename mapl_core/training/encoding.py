@@ -4,18 +4,27 @@ Each side (prompt messages, response) is rendered with the tokenizer's chat temp
 prompt part with the generation prompt, the response part as the rest of the full conversation), otherwise
 as "role: content" lines with the tokenizer's own special tokens around them.
 
-Truncation rule, for a side longer than `max_length` tokens (never dropped, always counted):
-the response keeps its beginning and at least half the budget (all of it if shorter); the prompt gets the
-rest and is cut from the left, so the oldest turns go first and the instructions — appended at the end of
-the last user turn — stay. Sides of one comparison that share a prompt keep the same prompt tokens (the
-most any of them must cut), so a pair never differs by how much of its prompt survived. The encoding report
-counts truncated sequences per level (they are kept, never dropped — unlike TRL's `max_length` filter).
+Truncation, for a side longer than `max_length` tokens (never dropped, always counted), by one of two rules:
+
+- "half" (the default): the response keeps its beginning and at least half the budget (all of it if
+  shorter); the prompt gets the rest and is cut from the left, so the oldest turns go first and the
+  instructions — appended at the end of the last user turn — stay.
+- "instructions": the prompt keeps its instruction block whole (the comparison names it, see
+  `Comparison.blocks`; at most three quarters of the budget) and the older text only where room is left;
+  the response gets all the rest, and where it must still be cut it keeps its beginning and its end and
+  loses the middle — the checks read first words, paragraph starts and end phrases. A prompt without a
+  block is kept as under "half". At max length 128 on the lexical build this keeps every verdict of a
+  decided inter row readable in 96% of them, against 85% under "half" (docs/training.md).
+
+Sides of one comparison that share a prompt keep the same prompt tokens (the most any of them must cut), so
+a pair never differs by how much of its prompt survived. The encoding report counts truncated sequences
+per level (they are kept, never dropped — unlike TRL's `max_length` filter).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -45,12 +54,19 @@ def render(tokenizer, messages: Messages, response: str) -> tuple[str, str]:
     return prompt, response
 
 
+Truncation = Literal["half", "instructions"]
+TRUNCATION_RULES: tuple[str, ...] = ("half", "instructions")
+
+
 class SideEncoder:
     """Token ids for one side, with the index where the response starts (for DPO's log-probabilities)."""
 
-    def __init__(self, tokenizer, max_length: int):
+    def __init__(self, tokenizer, max_length: int, truncation: Truncation = "half"):
+        if truncation not in TRUNCATION_RULES:
+            raise ValueError(f"unknown truncation rule {truncation!r} (one of {', '.join(TRUNCATION_RULES)})")
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.truncation = truncation
         self.templated = bool(getattr(tokenizer, "chat_template", None))
         if self.templated:
             self.prefix, self.suffix = [], []
@@ -71,34 +87,59 @@ class SideEncoder:
         r = self.tokenizer(r_text, add_special_tokens=False, verbose=False)["input_ids"]
         return p, r
 
-    def prompt_keep(self, p: list[int], r: list[int]) -> int:
-        """How many of the prompt's last tokens the rule keeps for this response."""
+    def block_tokens(self, messages: Messages, block: str) -> int:
+        """How many of the prompt's last tokens hold `block` and what follows it (the generation prompt);
+        0 when there is no block. Counted by tokenizing that tail alone, which can differ from the whole
+        text's tokens by one at the seam."""
+        if not block or self.truncation != "instructions":
+            return 0
+        p_text = render(self.tokenizer, messages, "")[0]
+        at = p_text.rfind(block)
+        if at < 0:
+            return 0
+        return len(self.tokenizer(p_text[at:], add_special_tokens=False, verbose=False)["input_ids"])
+
+    def prompt_keep(self, p: list[int], r: list[int], block: int = 0) -> int:
+        """How many of the prompt's last tokens the rule keeps for this response (`block`: the tokens of
+        the prompt's instruction block, from `block_tokens`)."""
         if len(p) + len(r) <= self.budget:
             return len(p)
+        if self.truncation == "instructions" and block:
+            floor = min(block, self.budget - self.budget // 4)
+            return min(len(p), max(floor, self.budget - len(r)))
         keep_r = min(len(r), max(self.budget - len(p), self.budget // 2))
         return self.budget - keep_r
 
+    def response_keep(self, n: int, room: int) -> tuple[int, int]:
+        """How many of a response's `n` tokens the rule keeps from its beginning and from its end."""
+        if n <= room:
+            return n, 0
+        tail = room // 2 if self.truncation == "instructions" else 0  # beginning and end, the middle goes
+        return room - tail, tail
+
     def assemble(self, p: list[int], r: list[int], keep_p: int) -> tuple[list[int], int, bool]:
         kept_p = p[len(p) - keep_p :] if keep_p else []
-        kept_r = r[: self.budget - keep_p]
+        head, tail = self.response_keep(len(r), self.budget - keep_p)
+        kept_r = r[:head] + (r[len(r) - tail :] if tail else [])
         cut = len(kept_p) < len(p) or len(kept_r) < len(r)
         return self.prefix + kept_p + kept_r + self.suffix, len(self.prefix) + len(kept_p), cut
 
-    def __call__(self, messages: Messages, response: str) -> tuple[list[int], int, bool]:
+    def __call__(self, messages: Messages, response: str, block: str = "") -> tuple[list[int], int, bool]:
         p, r = self.parts(messages, response)
-        return self.assemble(p, r, self.prompt_keep(p, r))
+        return self.assemble(p, r, self.prompt_keep(p, r, self.block_tokens(messages, block)))
 
 
 def encode_comparisons(
-    comparisons: list[Comparison], tokenizer, max_length: int
+    comparisons: list[Comparison], tokenizer, max_length: int, truncation: Truncation = "half"
 ) -> tuple[dict[str, list[Any]], EncodingReport]:
     """Columns for a `datasets.Dataset` (seq_ids, response_starts, coefs, level) and what was truncated.
 
     Sides of one comparison that share a prompt keep the same prompt tokens (the shortest any of them
     needs), so a pair never differs by how much of its prompt survived truncation."""
-    enc = SideEncoder(tokenizer, max_length)
+    enc = SideEncoder(tokenizer, max_length, truncation)
     report = EncodingReport()
     parts: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+    blocks: dict[tuple[str, str], int] = {}
     cols: dict[str, list[Any]] = {"seq_ids": [], "response_starts": [], "coefs": [], "level": []}
     for c in comparisons:
         keys = [(repr(messages), response) for messages, response, _ in c.sides]
@@ -106,9 +147,12 @@ def encode_comparisons(
             if key not in parts:
                 parts[key] = enc.parts(messages, response)
         keep: dict[str, int] = {}
-        for key in keys:
+        for i, (key, (messages, _, _)) in enumerate(zip(keys, c.sides, strict=True)):
             p, r = parts[key]
-            keep[key[0]] = min(keep.get(key[0], len(p)), enc.prompt_keep(p, r))
+            block = c.blocks[i] if c.blocks else ""
+            if (key[0], block) not in blocks:
+                blocks[key[0], block] = enc.block_tokens(messages, block)
+            keep[key[0]] = min(keep.get(key[0], len(p)), enc.prompt_keep(p, r, blocks[key[0], block]))
         ids, starts = [], []
         for key in keys:
             seq, start, cut = enc.assemble(*parts[key], keep[key[0]])

@@ -26,10 +26,24 @@ class Comparison:
     level: str
     sides: tuple[tuple[Messages, str, float], ...]
     key: str  # the row id(s) it came from, for tracing a comparison back to its table row
+    # per side, the instruction block that ends its last user turn ("" for none; () when no side has one):
+    # what the "instructions" truncation rule keeps whole (see `encoding`)
+    blocks: tuple[str, ...] = ()
 
 
 def _messages(value: Any) -> Messages:
     return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def instruction_block(messages: Messages, texts: Any) -> str:
+    """The tail of the last turn that holds the attached instruction texts (`construction.render.attach`
+    appends them there in one of several styles), from the first text on; "" when there are none."""
+    texts = list(texts) if texts is not None else []
+    if not texts or not messages:
+        return ""
+    content = messages[-1]["content"]
+    at = content.rfind(texts[0])
+    return content[at:] if at >= 0 else ""
 
 
 def original_comparisons(df: pd.DataFrame) -> Iterator[Comparison]:
@@ -40,11 +54,9 @@ def original_comparisons(df: pd.DataFrame) -> Iterator[Comparison]:
 
 def intra_comparisons(df: pd.DataFrame) -> Iterator[Comparison]:
     for r in df.itertuples(index=False):
-        yield Comparison(
-            "intra",
-            ((_messages(r.prompt_w), r.response, 1.0), (_messages(r.prompt_l), r.response, -1.0)),
-            r.row_id,
-        )
+        pw, pl = _messages(r.prompt_w), _messages(r.prompt_l)
+        blocks = (instruction_block(pw, r.texts_w), instruction_block(pl, r.texts_l))
+        yield Comparison("intra", ((pw, r.response, 1.0), (pl, r.response, -1.0)), r.row_id, blocks)
 
 
 def inter_comparisons(
@@ -58,7 +70,8 @@ def inter_comparisons(
     if variant in ("pairwise", "both"):
         for r in (df[df.consistent] if pairs == "consistent" else decided_inter(df)).itertuples(index=False):
             p = _messages(r.prompt)
-            yield Comparison("inter", ((p, r.chosen, 1.0), (p, r.rejected, -1.0)), r.row_id)
+            block = instruction_block(p, r.texts)
+            yield Comparison("inter", ((p, r.chosen, 1.0), (p, r.rejected, -1.0)), r.row_id, (block, block))
     if variant in ("margin", "both"):
         rows = {r.row_id: r for r in df.itertuples(index=False)}
         for c in comparisons.itertuples(index=False):
@@ -67,7 +80,8 @@ def inter_comparisons(
                 continue
             pa, pb = _messages(a.prompt), _messages(b.prompt)
             sides = ((pa, a.chosen, 1.0), (pa, a.rejected, -1.0), (pb, b.chosen, -1.0), (pb, b.rejected, 1.0))
-            yield Comparison("inter_margin", sides, f"{a.row_id}>{b.row_id}")
+            ba, bb = instruction_block(pa, a.texts), instruction_block(pb, b.texts)
+            yield Comparison("inter_margin", sides, f"{a.row_id}>{b.row_id}", (ba, ba, bb, bb))
 
 
 def decided_inter(df: pd.DataFrame) -> pd.DataFrame:

@@ -182,8 +182,8 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     else:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
-    train_cols, train_report = encode_comparisons(train_comps, tokenizer, cfg.max_length)
-    eval_cols, eval_report = encode_comparisons(eval_comps, tokenizer, cfg.max_length)
+    train_cols, train_report = encode_comparisons(train_comps, tokenizer, cfg.max_length, cfg.truncation)
+    eval_cols, eval_report = encode_comparisons(eval_comps, tokenizer, cfg.max_length, cfg.truncation)
     train_ds, eval_ds = Dataset.from_dict(train_cols), Dataset.from_dict(eval_cols) if eval_comps else None
 
     checkpoints = output / "checkpoints"
@@ -205,7 +205,11 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
         )
         keys = {
             name: ref_cache_key(
-                model_revision(path), f"{data_version}|{name}|{selection}", tokenizer, cfg.max_length
+                model_revision(path),
+                f"{data_version}|{name}|{selection}",
+                tokenizer,
+                cfg.max_length,
+                cfg.truncation,
             )
             for name in ("train", "eval")
         }
