@@ -50,7 +50,8 @@ def _run(kind: str, config: Path | None, overrides: dict) -> None:
     console.print(table)
     trunc = outcome.encoding["train"]
     console.print(
-        f"truncated (kept, never dropped): {trunc['truncated']} of {trunc['sequences']} training sequences"
+        f"truncated (kept, never dropped): {trunc['truncated']} of {trunc['sequences']} training sequences "
+        f"(max length {outcome.encoding['max_length']}, rule {outcome.encoding['truncation']})"
     )
     if outcome.ref_cache_hit is not None:
         console.print(

@@ -123,3 +123,23 @@ def test_curriculum_recipes_are_checked_and_others_keep_their_hash() -> None:
         TrainConfig(levels={"inter": 0.0}, curriculum=[{"levels": ["inter_margin"], "steps": 1}])
     assert TrainConfig().config_hash() == "9c6578009c40c358"  # the hash before curricula existed
     assert TrainConfig(curriculum=[{"levels": ["intra"], "steps": 1}]).config_hash() != "9c6578009c40c358"
+
+
+def test_the_truncation_rule_reaches_the_encoding_and_keys_the_reference_cache(
+    root: Path, tmp_path: Path
+) -> None:
+    tiny = build_tiny_model(tmp_path / "tiny")
+    store = DatasetStore(root)
+
+    def run(rule: str, name: str):
+        cfg = TrainConfig(kind="dpo", data="t", model=str(tiny), max_steps=1, batch_size=2, max_length=48,
+                          limit_per_level=4, eval_limit_per_level=2, truncation=rule, name=name)  # fmt: skip
+        return train(cfg, store, output=tmp_path / name)
+
+    assert run("half", "h").ref_cache_hit is False
+    first = run("instructions", "i1")
+    assert first.ref_cache_hit is False  # other tokens, other reference log-probs
+    assert run("instructions", "i2").ref_cache_hit is True
+    encoding = json.loads((first.model_dir / "metrics.json").read_text())["encoding"]
+    assert encoding["truncation"] == "instructions" and encoding["max_length"] == 48
+    assert encoding["train"]["truncated"] > 0

@@ -65,7 +65,8 @@ base_model: {base_model}
 |---|---:|
 {tables}
 
-Training sequences truncated by the documented rule: {trunc["truncated"]} of {trunc["sequences"]} (none dropped).
+Training sequences truncated by the documented rule (`{cfg.truncation}`, max length {cfg.max_length}):
+{trunc["truncated"]} of {trunc["sequences"]} (none dropped).
 
 ## Held-out metrics ({cfg.eval_split} split)
 

@@ -247,7 +247,12 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
         model_dir=model_dir,
         data_versions=versions,
         metrics=metrics,
-        encoding={"train": asdict(train_report), "eval": asdict(eval_report)},
+        encoding={
+            "max_length": cfg.max_length,
+            "truncation": cfg.truncation,
+            "train": asdict(train_report),
+            "eval": asdict(eval_report),
+        },
         train_seconds=seconds,
         steps=int(result.global_step),
         comparisons_per_second=float(result.metrics.get("train_samples_per_second", 0.0)),
