@@ -23,7 +23,7 @@ from pathlib import Path
 
 import rm_quality
 
-RULES = ("half", "instructions")
+from mapl_core.training.encoding import TRUNCATION_RULES as RULES
 
 
 def kept_text(text: str, offsets: list[tuple[int, int]], head: int, tail: int) -> str:
@@ -37,13 +37,11 @@ def kept_text(text: str, offsets: list[tuple[int, int]], head: int, tail: int) -
 def readable(comp, metas, enc, tokenizer) -> bool:
     """Do the instruction texts and the checkers' verdicts survive `enc`'s cut of this comparison?"""
     from mapl_core.instructions.registry import get_family
-    from mapl_core.training.encoding import render
+    from mapl_core.training.encoding import render, shared_prompt_keeps
 
-    keep: dict[str, int] = {}
-    for i, (messages, response, _) in enumerate(comp.sides):
-        p, r = enc.parts(messages, response)
-        k = enc.prompt_keep(p, r, enc.block_tokens(messages, comp.blocks[i]))
-        keep[repr(messages)] = min(keep.get(repr(messages), len(p)), k)
+    parts = [enc.parts(messages, response) for messages, response, _ in comp.sides]
+    blocks = [enc.block_tokens(side[0], block) for side, block in zip(comp.sides, comp.blocks, strict=True)]
+    keep = shared_prompt_keeps(enc, comp, parts, blocks)
     for (messages, response, _), (ids, kwargs, texts) in zip(comp.sides, metas, strict=True):
         p_text, r_text = render(tokenizer, messages, response)
         off = tokenizer(p_text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)

@@ -129,6 +129,19 @@ class SideEncoder:
         return self.assemble(p, r, self.prompt_keep(p, r, self.block_tokens(messages, block)))
 
 
+def shared_prompt_keeps(
+    enc: SideEncoder, c: Comparison, parts: list[tuple[list[int], list[int]]], blocks: list[int]
+) -> dict[str, int]:
+    """How many prompt tokens each distinct prompt of `c` keeps (keyed by `repr(messages)`): the fewest
+    any side sharing that prompt needs, so a pair never differs by how much of its prompt survived.
+    `parts` and `blocks` are each side's `enc.parts` and `enc.block_tokens`."""
+    keep: dict[str, int] = {}
+    for (messages, _, _), (p, r), block in zip(c.sides, parts, blocks, strict=True):
+        key = repr(messages)
+        keep[key] = min(keep.get(key, len(p)), enc.prompt_keep(p, r, block))
+    return keep
+
+
 def encode_comparisons(
     comparisons: list[Comparison], tokenizer, max_length: int, truncation: Truncation = "half"
 ) -> tuple[dict[str, list[Any]], EncodingReport]:
@@ -146,13 +159,13 @@ def encode_comparisons(
         for key, (messages, response, _) in zip(keys, c.sides, strict=True):
             if key not in parts:
                 parts[key] = enc.parts(messages, response)
-        keep: dict[str, int] = {}
+        side_blocks = []
         for i, (key, (messages, _, _)) in enumerate(zip(keys, c.sides, strict=True)):
-            p, r = parts[key]
             block = c.blocks[i] if c.blocks else ""
             if (key[0], block) not in blocks:
                 blocks[key[0], block] = enc.block_tokens(messages, block)
-            keep[key[0]] = min(keep.get(key[0], len(p)), enc.prompt_keep(p, r, blocks[key[0], block]))
+            side_blocks.append(blocks[key[0], block])
+        keep = shared_prompt_keeps(enc, c, [parts[key] for key in keys], side_blocks)
         ids, starts = [], []
         for key in keys:
             seq, start, cut = enc.assemble(*parts[key], keep[key[0]])
