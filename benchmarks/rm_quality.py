@@ -29,7 +29,7 @@ each, 600 steps, max length 128, 300 per level: about 2 h on a 2-core CPU). Any 
 preset value.
 
     .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full|lexical] [--seeds 3] [--first-seed 0] [--workers N] [--only NAMES]
-        [--families IDS] [--truncation half|instructions] [--out FILE]
+        [--families IDS] [--truncation half|instructions] [--scheduler cosine|constant_with_warmup|linear] [--out FILE]
     .venv/bin/python benchmarks/rm_quality.py --merge A.json B.json [...] --out C.json   # seeds run apart, one table
 """
 
@@ -219,7 +219,7 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     model.config.pad_token_id = tokenizer.pad_token_id
     config = RewardConfig(
         output_dir=str(workdir / f"{seed}"), max_steps=steps, per_device_train_batch_size=args.batch,
-        learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=10, logging_steps=50, save_strategy="no",
+        learning_rate=args.lr, lr_scheduler_type=args.scheduler, warmup_steps=10, logging_steps=50, save_strategy="no",
         bf16=False, gradient_checkpointing=False, report_to=[], seed=seed, data_seed=seed,
         dataloader_pin_memory=False, disable_tqdm=True,
     )  # fmt: skip
@@ -346,6 +346,12 @@ def main() -> None:
         default="half",
         help="rule for sides longer than max length (mapl_core/training/encoding.py); records without it used half",
     )
+    ap.add_argument(
+        "--scheduler",
+        choices=("cosine", "constant_with_warmup", "linear"),
+        default="cosine",
+        help="learning-rate schedule after 10 warm-up steps (records without it used cosine)",
+    )
     ap.add_argument("--pairs", type=int, default=2312, help="HH source rows to build from")
     ap.add_argument(
         "--families",
@@ -436,7 +442,9 @@ def main() -> None:
     shared = {
         "cols": cols,
         "eval_cols": eval_cols,
-        "args": argparse.Namespace(steps=args.steps, batch=args.batch, lr=args.lr, mix=args.mix),
+        "args": argparse.Namespace(
+            steps=args.steps, batch=args.batch, lr=args.lr, scheduler=args.scheduler, mix=args.mix
+        ),
         "model_path": model_path,
     }
     print(f"setup (tables, comparisons, tokenizing): {time.perf_counter() - t_all:.0f} s", flush=True)
@@ -457,7 +465,7 @@ def main() -> None:
         save(args, results, complete=False)  # a stopped run keeps the runs it finished
 
     header = (f"# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, preset {args.preset}: {args.steps} "
-              f"steps × batch {args.batch}, max length {args.max_length} ({args.truncation}), lr {args.lr}, mix {args.mix}")  # fmt: skip
+              f"steps × batch {args.batch}, max length {args.max_length} ({args.truncation}), lr {args.lr} ({args.scheduler}), mix {args.mix}")  # fmt: skip
     summary = report_table(results, header, args.eval_splits)
     print(
         f"total {time.perf_counter() - t_all:.0f} s; training sequences truncated: {report.truncated} of {report.sequences}"
@@ -526,6 +534,7 @@ SAME_SETTINGS = (
     "lr",
     "max_length",
     "truncation",
+    "scheduler",
     "pairs",
     "families",
     "eval_splits",
@@ -534,10 +543,13 @@ SAME_SETTINGS = (
 )
 
 
+OLD_DEFAULTS = {"truncation": "half", "scheduler": "cosine"}
+
+
 def setting(record: dict, key: str) -> str | None:
     value = record["args"].get(key)
-    if key == "truncation":  # records from before the option used the one rule there was
-        return value or "half"
+    if key in OLD_DEFAULTS:  # records from before the option used the one rule there was
+        return value or OLD_DEFAULTS[key]
     if key == "families" and value not in (None, "None"):  # the same build, whatever order they were named in
         return ",".join(sorted(value.split(",")))
     return value
@@ -551,8 +563,8 @@ def merge(args: argparse.Namespace) -> None:
     for path, rec in records[1:]:
         differ = [k for k in SAME_SETTINGS if setting(rec, k) != setting(first, k)]
         if differ:
-            theirs = ", ".join(f"{k} {rec['args'].get(k)!r}" for k in differ)
-            ours = ", ".join(repr(first["args"].get(k)) for k in differ)
+            theirs = ", ".join(f"{k} {setting(rec, k)!r}" for k in differ)
+            ours = ", ".join(repr(setting(first, k)) for k in differ)
             raise SystemExit(f"{path}: {theirs} differ from {first_path} ({ours})")
     results, seen = [], {}
     for path, rec in records:
@@ -564,7 +576,7 @@ def merge(args: argparse.Namespace) -> None:
             results.append(r)
     a = first["args"]
     header = (f"# rm_quality — merged from {len(records)} record{'s' * (len(records) > 1)} — MiniLM-L6: {a['steps']} steps × batch "
-              f"{a['batch']}, max length {a['max_length']} ({a.get('truncation') or 'half'}), lr {a['lr']}, mix {a['mix']}")  # fmt: skip
+              f"{a['batch']}, max length {a['max_length']} ({a.get('truncation') or 'half'}), lr {a['lr']} ({a.get('scheduler') or 'cosine'}), mix {a['mix']}")  # fmt: skip
     summary = report_table(results, header, a["eval_splits"])
     write_record(args.out, machine=first["machine"], complete=True, merged_from=[str(p) for p in args.merge],
                  args={**a, "out": str(args.out)}, summary=summary, runs=results)  # fmt: skip
