@@ -548,7 +548,7 @@ OLD_DEFAULTS = {"truncation": "half", "scheduler": "cosine"}
 
 def setting(record: dict, key: str) -> str | None:
     value = record["args"].get(key)
-    if key in OLD_DEFAULTS:  # records from before the option used the one rule there was
+    if key in OLD_DEFAULTS:  # records from before the option ran with what is now its default
         return value or OLD_DEFAULTS[key]
     if key == "families" and value not in (None, "None"):  # the same build, whatever order they were named in
         return ",".join(sorted(value.split(",")))
@@ -576,7 +576,7 @@ def merge(args: argparse.Namespace) -> None:
             results.append(r)
     a = first["args"]
     header = (f"# rm_quality — merged from {len(records)} record{'s' * (len(records) > 1)} — MiniLM-L6: {a['steps']} steps × batch "
-              f"{a['batch']}, max length {a['max_length']} ({a.get('truncation') or 'half'}), lr {a['lr']} ({a.get('scheduler') or 'cosine'}), mix {a['mix']}")  # fmt: skip
+              f"{a['batch']}, max length {a['max_length']} ({setting(first, 'truncation')}), lr {a['lr']} ({setting(first, 'scheduler')}), mix {a['mix']}")  # fmt: skip
     summary = report_table(results, header, a["eval_splits"])
     write_record(args.out, machine=first["machine"], complete=True, merged_from=[str(p) for p in args.merge],
                  args={**a, "out": str(args.out)}, summary=summary, runs=results)  # fmt: skip
