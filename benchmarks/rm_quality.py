@@ -333,6 +333,11 @@ def run_all(jobs: list[tuple[str, int]], shared: dict, workers: int):
             yield fut.result()
 
 
+def preset_values(key: str) -> str:
+    """What each preset sets `key` to, for --help: "preset cpu: half, full: half, lexical: instructions"."""
+    return "preset " + ", ".join(f"{name}: {values[key]}" for name, values in PRESETS.items())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
@@ -350,14 +355,14 @@ def main() -> None:
     ap.add_argument(
         "--truncation",
         choices=("half", "instructions"),
-        help="rule for sides longer than max length (mapl_core/training/encoding.py; presets cpu and full: half, "
-        "lexical: instructions); records without it used half",
+        help=f"rule for sides longer than max length (mapl_core/training/encoding.py; {preset_values('truncation')}); "
+        "records without it used half",
     )
     ap.add_argument(
         "--scheduler",
         choices=("cosine", "constant_with_warmup", "linear"),
-        help="learning-rate schedule after 10 warm-up steps (presets cpu and full: cosine, lexical: "
-        "constant_with_warmup); records without it used cosine",
+        help=f"learning-rate schedule after 10 warm-up steps ({preset_values('scheduler')}); records without it "
+        "used cosine",
     )
     ap.add_argument("--pairs", type=int, default=2312, help="HH source rows to build from")
     ap.add_argument(
@@ -555,7 +560,7 @@ OLD_DEFAULTS = {"truncation": "half", "scheduler": "cosine"}
 
 def setting(record: dict, key: str) -> str | None:
     value = record["args"].get(key)
-    if key in OLD_DEFAULTS:  # records from before the option ran with what is now its default
+    if key in OLD_DEFAULTS:  # records from before the option ran with this value (still cpu's and full's)
         return value or OLD_DEFAULTS[key]
     if key == "families" and value not in (None, "None"):  # the same build, whatever order they were named in
         return ",".join(sorted(value.split(",")))

@@ -44,6 +44,7 @@ def test_merge_joins_seeds_and_pairs_them(tmp_path: Path) -> None:
     assert [(r["variant"], r["seed"]) for r in merged["runs"]] == [(BASE, 0), (BASE, 1), (MAPL, 0), (MAPL, 1)]
     assert merged["summary"][BASE]["original"]["mean"] == pytest.approx(0.65)
     assert merged["summary"][MAPL]["inter_decided"]["mean"] == pytest.approx(0.85)
+    assert merged["summary"][MAPL]["original"]["minus_baseline_paired"]["mean"] == pytest.approx(0.20)
     assert merged["merged_from"] == [str(a), str(b)] and merged["complete"] is True
 
 
