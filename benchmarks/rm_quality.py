@@ -5,7 +5,7 @@ train split's comparisons for the same number of steps and batch size in every v
 held-out (test and validation splits') original, intra and inter comparisons (accuracy: margin > 0).
 Baseline and MAPL run over several seeds (mean with a 95% t-interval); each ablation (one objective switched
 off) runs on the first seed (`--all-variants` adds the inter-variant ablations and the training variants:
-decided inter pairs, flipped and mirrored intra rows, intra weight, and curricula — stages of some
+decided inter pairs, flipped and mirrored intra rows, intra and inter weights, and curricula — stages of some
 objectives alone, kept in order, as `curriculum:` in a training recipe).
 Prints one Markdown table and writes JSON.
 
@@ -28,6 +28,8 @@ instruction families MiniLM can check, `LEXICAL_FAMILIES`; baseline vs MAPL with
 each, 1000 steps, max length 128 with `truncation: instructions`, a constant learning rate after warm-up, 300
 per level: about 2 h on a 2-core CPU; `--seeds 5` is the 5-seed record that meets the decided-inter target,
 rm_quality_lexical_cpu_1000_instructions_constant_5seeds.json). Any explicit flag overrides its preset value.
+The lexical preset's build and MAPL arm are also CLI recipes: configs/build_hh_lexical.yaml and
+configs/train_rm_lexical.yaml.
 
     .venv/bin/python benchmarks/rm_quality.py [--preset cpu|full|lexical] [--seeds 3] [--first-seed 0] [--workers N] [--only NAMES]
         [--families IDS] [--truncation half|instructions] [--scheduler cosine|constant_with_warmup|linear] [--out FILE]
@@ -78,6 +80,7 @@ VARIANTS = {
     ),
     "variant: mirrored intra only": Variant(0.0, 1.0, 0.0, mirrored=True),
     "variant: mirrored intra × 4": Variant(1.0, 4.0, 1.0, mirrored=True),
+    "variant: mirrored intra + inter × 2": Variant(1.0, 1.0, 2.0, mirrored=True),
     "curriculum: mirrored intra first (half the steps)": Variant(
         1.0, 1.0, 1.0, mirrored=True, stages=((("intra",), 0.5), (None, 0.5))
     ),
@@ -153,7 +156,19 @@ LEVELS_REPORTED = (
     "inter_margin",
 )
 KINDS = ("original", "intra", "inter", "inter_comparisons")
+PAIRS = 2312  # HH source rows every build reads (--pairs): the whole shipped split
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # t quantiles for 95% intervals (df = seeds - 1)
+
+
+def build_config(pairs: int, name: str = "rmq", **construction):
+    """The `BuildConfig` of one of the experiment's builds (configs/build_hh_lexical.yaml is the lexical
+    preset's mirrored build as a CLI recipe; tests/test_rm_quality_recipes.py holds the two together)."""
+    from mapl_core.config import BuildConfig, ConstructionConfig, IngestConfig
+    from mapl_core.paths import shared_data_dir
+
+    source = shared_data_dir() / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+    return BuildConfig(name=name, source=str(source), ingest=IngestConfig(limit=pairs), batch_size=500,
+                       construction=ConstructionConfig(**construction))  # fmt: skip
 
 
 def build_tables(root: Path, pairs: int, name: str = "rmq", kinds: tuple[str, ...] = KINDS, **construction):
@@ -162,14 +177,10 @@ def build_tables(root: Path, pairs: int, name: str = "rmq", kinds: tuple[str, ..
     original, inter and split assignment; only the intra table differs)."""
     from data_contracts import CONTRACTS
     from mapl_core.build import build
-    from mapl_core.config import BuildConfig, ConstructionConfig, IngestConfig
-    from mapl_core.paths import shared_data_dir
     from mapl_core.storage.delta_tables import DatasetStore
 
     store = DatasetStore(root)
-    source = shared_data_dir() / "hh-rlhf" / "harmless-base-test.jsonl.gz"
-    cfg = BuildConfig(name=name, source=str(source), ingest=IngestConfig(limit=pairs), batch_size=500,
-                      construction=ConstructionConfig(**construction))  # fmt: skip
+    cfg = build_config(pairs, name, **construction)
     if f"{name}_intra" not in store.names():
         build(cfg, store, contracts=CONTRACTS, workers=2)
     return {k: store.to_pandas(f"{name}_{k}") for k in kinds}
@@ -364,7 +375,7 @@ def main() -> None:
         help=f"learning-rate schedule after 10 warm-up steps ({preset_values('scheduler')}); records without it "
         "used cosine",
     )
-    ap.add_argument("--pairs", type=int, default=2312, help="HH source rows to build from")
+    ap.add_argument("--pairs", type=int, default=PAIRS, help="HH source rows to build from")
     ap.add_argument(
         "--families",
         help="build with these instruction ids only (comma-separated; default all 25), e.g. the ones the "

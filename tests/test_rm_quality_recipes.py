@@ -1,0 +1,45 @@
+"""configs/build_hh_lexical.yaml and configs/train_rm_lexical.yaml are the quality experiment's lexical preset
+(benchmarks/rm_quality.py) as CLI recipes: the same build, byte for byte in its settings, and the MAPL arm's
+training settings. If the preset moves, these fail until the recipes move with it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from mapl_core.config import BuildConfig
+from mapl_core.training.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("rm_quality", ROOT / "benchmarks" / "rm_quality.py")
+rmq = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rmq)
+
+LEXICAL = rmq.PRESETS["lexical"]
+MAPL_ARM = rmq.VARIANTS["variant: MAPL with mirrored intra rows"]
+
+
+def test_build_recipe_is_the_lexical_preset_mirrored_build() -> None:
+    recipe = BuildConfig.from_yaml(ROOT / "configs" / "build_hh_lexical.yaml")
+    source = (ROOT / recipe.source).resolve()  # the CLI reads it from the repository root
+    assert source.is_file(), source
+    families = tuple(sorted(LEXICAL["families"].split(",")))  # as the script passes them
+    preset = rmq.build_config(rmq.PAIRS, recipe.name, intra_pairing="mirrored", families=families)
+    assert Path(preset.source).resolve() == source
+    assert recipe.model_copy(update={"source": preset.source}) == preset
+    assert recipe.model_copy(update={"source": preset.source}).config_hash() == preset.config_hash()
+
+
+def test_train_recipe_is_the_lexical_preset_mapl_arm() -> None:
+    build = BuildConfig.from_yaml(ROOT / "configs" / "build_hh_lexical.yaml")
+    cfg = TrainConfig.from_yaml(ROOT / "configs" / "train_rm_lexical.yaml")
+    assert (cfg.kind, cfg.model, cfg.data) == ("rm", "default", build.name)
+    assert (cfg.max_steps, cfg.batch_size, cfg.grad_accum) == (LEXICAL["steps"], LEXICAL["batch"], 1)
+    assert cfg.learning_rate == LEXICAL["lr"]
+    assert (cfg.max_length, cfg.truncation) == (LEXICAL["max_length"], LEXICAL["truncation"])
+    assert (cfg.scheduler, cfg.warmup_steps) == (LEXICAL["scheduler"], 10)  # the script warms up 10 steps
+    assert cfg.level_mix == "balanced" and not cfg.curriculum  # the script's --mix default, one stage
+    levels = cfg.levels
+    assert (levels.original, levels.intra, levels.inter) == MAPL_ARM[:3]
+    assert (levels.inter_variant, levels.inter_pairs) == (MAPL_ARM.inter_variant, MAPL_ARM.inter_pairs)
+    assert levels.intra_flipped == MAPL_ARM.flipped
