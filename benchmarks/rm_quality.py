@@ -157,6 +157,7 @@ LEVELS_REPORTED = (
 )
 KINDS = ("original", "intra", "inter", "inter_comparisons")
 PAIRS = 2312  # HH source rows every build reads (--pairs): the whole shipped split
+WARMUP_STEPS = 10  # before every schedule (--scheduler)
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571}  # t quantiles for 95% intervals (df = seeds - 1)
 
 
@@ -169,6 +170,15 @@ def build_config(pairs: int, name: str = "rmq", **construction):
     source = shared_data_dir() / "hh-rlhf" / "harmless-base-test.jsonl.gz"
     return BuildConfig(name=name, source=str(source), ingest=IngestConfig(limit=pairs), batch_size=500,
                        construction=ConstructionConfig(**construction))  # fmt: skip
+
+
+def family_restriction(families: str | None) -> tuple[dict, str]:
+    """(`ConstructionConfig` fields, table-name suffix) of a build limited to `--families` (any order names
+    the same build); ({}, "") for all families."""
+    if not families:
+        return {}, ""
+    restrict = {"families": tuple(sorted(families.split(",")))}
+    return restrict, "_" + hashlib.sha256(",".join(restrict["families"]).encode()).hexdigest()[:8]
 
 
 def build_tables(root: Path, pairs: int, name: str = "rmq", kinds: tuple[str, ...] = KINDS, **construction):
@@ -237,7 +247,7 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     model.config.pad_token_id = tokenizer.pad_token_id
     config = RewardConfig(
         output_dir=str(workdir / f"{seed}"), max_steps=steps, per_device_train_batch_size=args.batch,
-        learning_rate=args.lr, lr_scheduler_type=args.scheduler, warmup_steps=10, logging_steps=50, save_strategy="no",
+        learning_rate=args.lr, lr_scheduler_type=args.scheduler, warmup_steps=WARMUP_STEPS, logging_steps=50, save_strategy="no",
         bf16=False, gradient_checkpointing=False, report_to=[], seed=seed, data_seed=seed,
         dataloader_pin_memory=False, disable_tqdm=True,
     )  # fmt: skip
@@ -372,7 +382,7 @@ def main() -> None:
     ap.add_argument(
         "--scheduler",
         choices=("cosine", "constant_with_warmup", "linear"),
-        help=f"learning-rate schedule after 10 warm-up steps ({preset_values('scheduler')}); records without it "
+        help=f"learning-rate schedule after {WARMUP_STEPS} warm-up steps ({preset_values('scheduler')}); records without it "
         "used cosine",
     )
     ap.add_argument("--pairs", type=int, default=PAIRS, help="HH source rows to build from")
@@ -426,10 +436,7 @@ def main() -> None:
     from mapl_core.training.examples import comparisons_for, decided_inter, intra_comparisons
 
     t_all = time.perf_counter()
-    restrict, suffix = {}, ""
-    if args.families:
-        restrict = {"families": tuple(sorted(args.families.split(",")))}
-        suffix = "_" + hashlib.sha256(",".join(restrict["families"]).encode()).hexdigest()[:8]
+    restrict, suffix = family_restriction(args.families)
     tables = build_tables(args.root, args.pairs, "rmq" + suffix, **restrict)
     mirrored_intra = build_tables(
         args.root, args.pairs, "rmqm" + suffix, ("intra",), intra_pairing="mirrored", **restrict

@@ -4,16 +4,11 @@ agree (records from before an option count as its old default), never repeating 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("rm_quality", ROOT / "benchmarks" / "rm_quality.py")
-rmq = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rmq)
+from rm_quality_module import rmq
 
 BASE, MAPL = "baseline (original only)", "variant: MAPL with mirrored intra rows"
 

@@ -4,16 +4,12 @@ training settings. If the preset moves, these fail until the recipes move with i
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from rm_quality_module import ROOT, rmq
 
 from mapl_core.config import BuildConfig
 from mapl_core.training.config import TrainConfig
-
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("rm_quality", ROOT / "benchmarks" / "rm_quality.py")
-rmq = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rmq)
 
 LEXICAL = rmq.PRESETS["lexical"]
 MAPL_ARM = rmq.VARIANTS["variant: MAPL with mirrored intra rows"]
@@ -23,8 +19,8 @@ def test_build_recipe_is_the_lexical_preset_mirrored_build() -> None:
     recipe = BuildConfig.from_yaml(ROOT / "configs" / "build_hh_lexical.yaml")
     source = (ROOT / recipe.source).resolve()  # the CLI reads it from the repository root
     assert source.is_file(), source
-    families = tuple(sorted(LEXICAL["families"].split(",")))  # as the script passes them
-    preset = rmq.build_config(rmq.PAIRS, recipe.name, intra_pairing="mirrored", families=families)
+    restrict, _ = rmq.family_restriction(LEXICAL["families"])
+    preset = rmq.build_config(rmq.PAIRS, recipe.name, intra_pairing="mirrored", **restrict)
     assert Path(preset.source).resolve() == source
     assert recipe.model_copy(update={"source": preset.source}) == preset
     assert recipe.model_copy(update={"source": preset.source}).config_hash() == preset.config_hash()
@@ -37,7 +33,7 @@ def test_train_recipe_is_the_lexical_preset_mapl_arm() -> None:
     assert (cfg.max_steps, cfg.batch_size, cfg.grad_accum) == (LEXICAL["steps"], LEXICAL["batch"], 1)
     assert cfg.learning_rate == LEXICAL["lr"]
     assert (cfg.max_length, cfg.truncation) == (LEXICAL["max_length"], LEXICAL["truncation"])
-    assert (cfg.scheduler, cfg.warmup_steps) == (LEXICAL["scheduler"], 10)  # the script warms up 10 steps
+    assert (cfg.scheduler, cfg.warmup_steps) == (LEXICAL["scheduler"], rmq.WARMUP_STEPS)
     assert cfg.level_mix == "balanced" and not cfg.curriculum  # the script's --mix default, one stage
     levels = cfg.levels
     assert (levels.original, levels.intra, levels.inter) == MAPL_ARM[:3]
