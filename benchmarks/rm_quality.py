@@ -62,6 +62,7 @@ class Variant(NamedTuple):
     flipped: bool = False  # also the flipped intra rows of the train split (levels.intra_flipped)
     mirrored: bool = False  # intra rows from the mirrored build (construction.intra_pairing: mirrored)
     stages: tuple = ()  # a curriculum: ((objectives, share of the steps), ...); () is one stage of all
+    shares: tuple = ()  # ((objective, relative rows), ...) reweighting the balanced mix (training.level_shares)
 
 
 VARIANTS = {
@@ -81,6 +82,9 @@ VARIANTS = {
     "variant: mirrored intra only": Variant(0.0, 1.0, 0.0, mirrored=True),
     "variant: mirrored intra × 4": Variant(1.0, 4.0, 1.0, mirrored=True),
     "variant: mirrored intra + inter × 2": Variant(1.0, 1.0, 2.0, mirrored=True),
+    "variant: mirrored intra + original on half the rows": Variant(
+        1.0, 1.0, 1.0, mirrored=True, shares=(("original", 2.0),)
+    ),
     "curriculum: mirrored intra first (half the steps)": Variant(
         1.0, 1.0, 1.0, mirrored=True, stages=((("intra",), 0.5), (None, 0.5))
     ),
@@ -212,7 +216,7 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     from mapl_core.training.objective import LEVEL_INDEX, LEVELS
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
-    o, intra, inter, variant, pairs, flipped, mirrored, stages = weights
+    o, intra, inter, variant, pairs, flipped, mirrored, stages, shares = weights
     steps = args.steps  # every variant trains for the same number of steps
     wanted = {LEVEL_INDEX["original"]} if o else set()
     if intra:
@@ -237,9 +241,9 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     levels = [LEVELS[lv] for lv in train_cols["level"]]
     if stages:
         plan = [(objectives, round(share * steps * args.batch)) for objectives, share in stages]
-        order = staged_indices(levels, args.mix, seed, plan)
+        order = staged_indices(levels, args.mix, seed, plan, dict(shares))
     else:
-        order = mixed_indices(levels, args.mix, seed)
+        order = mixed_indices(levels, args.mix, seed, dict(shares))
     order = order[: steps * args.batch]  # the rows the run can reach: building a dataset of all costs minutes
     train_cols = {k: [v[i] for i in order] for k, v in train_cols.items()}
     torch.manual_seed(seed)

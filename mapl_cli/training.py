@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,14 +11,40 @@ from rich.table import Table
 
 from mapl_core.paths import data_root
 
+if TYPE_CHECKING:
+    from mapl_core.training.config import TrainConfig
+
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 train_app = typer.Typer(
     help="Train a reward model or a DPO policy with the MAPL objectives.", no_args_is_help=True
 )
 
+SeedOption = Annotated[int | None, typer.Option(help="Overrides the recipe's seed.")]
+BaselineFlag = Annotated[
+    bool,
+    typer.Option(
+        "--baseline",
+        help="The recipe's baseline arm: original pairs only (λ_intra = λ_inter = 0), same steps and "
+        "settings; saved as <name>-baseline unless --name is given.",
+    ),
+]
 
-def _run(kind: str, config: Path | None, overrides: dict) -> None:
+
+def baseline_of(cfg: TrainConfig, name_given: bool) -> TrainConfig:
+    """The recipe's baseline arm: the original level alone (λ_intra = λ_inter = 0), everything else as the
+    recipe says, in `<name>-baseline` unless a name was given, so the two arms never share a folder."""
+    from mapl_core.training.config import TrainConfig
+
+    raw = cfg.model_dump()
+    raw["levels"] = {**raw["levels"], "intra": 0.0, "inter": 0.0}
+    raw["curriculum"] = []  # stages order the MAPL levels; the baseline trains on original pairs throughout
+    if not name_given:
+        raw["name"] = f"{cfg.name}-baseline"
+    return TrainConfig.model_validate(raw)
+
+
+def _run(kind: str, config: Path | None, overrides: dict, baseline: bool = False) -> None:
     from pydantic import ValidationError
 
     from mapl_core.generation.default_model import DefaultModelMissing
@@ -33,6 +59,8 @@ def _run(kind: str, config: Path | None, overrides: dict) -> None:
             cfg = TrainConfig.model_validate(
                 {"kind": kind, **{k: v for k, v in overrides.items() if v is not None}}
             )
+        if baseline:
+            cfg = baseline_of(cfg, name_given=overrides.get("name") is not None)
     except (OSError, ValidationError) as exc:
         err.print(f"[bold red]error:[/] invalid training config: {exc}")
         raise typer.Exit(2) from None
@@ -68,10 +96,17 @@ def rm_command(
         str | None, typer.Option(help="'default' (MiniLM), 'smollm2', a folder or hub id.")
     ] = None,
     max_steps: Annotated[int | None, typer.Option()] = None,
+    seed: SeedOption = None,
     name: Annotated[str | None, typer.Option(help="Output folder name under <data root>/models.")] = None,
+    baseline: BaselineFlag = False,
 ) -> None:
     """A reward model with the MAPL objective (original + intra + inter comparisons)."""
-    _run("rm", config, {"data": data, "model": model, "max_steps": max_steps, "name": name})
+    _run(
+        "rm",
+        config,
+        {"data": data, "model": model, "max_steps": max_steps, "seed": seed, "name": name},
+        baseline,
+    )
 
 
 @train_app.command("dpo")
@@ -82,7 +117,14 @@ def dpo_command(
         str | None, typer.Option(help="'default' (SmolLM2-135M-Instruct), a folder or hub id.")
     ] = None,
     max_steps: Annotated[int | None, typer.Option()] = None,
+    seed: SeedOption = None,
     name: Annotated[str | None, typer.Option(help="Output folder name under <data root>/models.")] = None,
+    baseline: BaselineFlag = False,
 ) -> None:
     """A DPO policy with the MAPL objective; reference log-probs are computed once and reused."""
-    _run("dpo", config, {"data": data, "model": model, "max_steps": max_steps, "name": name})
+    _run(
+        "dpo",
+        config,
+        {"data": data, "model": model, "max_steps": max_steps, "seed": seed, "name": name},
+        baseline,
+    )

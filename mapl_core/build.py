@@ -93,19 +93,28 @@ def table_name(cfg: BuildConfig, kind: str) -> str:
     return f"{cfg.name}_{kind}"
 
 
-def code_version() -> str:
-    """mapl's version plus the git commit of the checkout, when there is one."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
+def code_version(at: Path | None = None) -> str:
+    """mapl's version plus the git commit of the checkout (of `at`, default mapl's own), when there is one,
+    marked `.dirty` when tracked files differ from that commit: a dataset or model made then cannot be
+    remade from the commit alone."""
+    here = at or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=here, capture_output=True, text=True, timeout=5
         ).stdout.strip()
+
+    try:
+        sha = git("rev-parse", "--short=12", "HEAD")
     except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{__version__}+{sha}" if sha else __version__
+        return __version__
+    if not sha:
+        return __version__
+    try:
+        dirty = ".dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
+    except (OSError, subprocess.SubprocessError):
+        dirty = ".unknown"  # status timed out: do not claim a clean tree
+    return f"{__version__}+{sha}{dirty}"
 
 
 def source_fingerprint(source: str) -> str:

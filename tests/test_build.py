@@ -328,3 +328,24 @@ def test_duplicate_rows_are_caught(tmp_path: Path, built) -> None:
     assert any(
         f["expectation"] == "unique(row_id)" and f["examples"] == [rows[0]["row_id"]] for f in result.failures
     )
+
+
+def test_code_version_marks_a_checkout_with_uncommitted_changes(tmp_path: Path) -> None:
+    from mapl_core import __version__
+    from mapl_core.build import code_version
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+    assert code_version(tmp_path) == __version__  # not a checkout
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    git("add", "a.py")
+    git("commit", "-qm", "one")
+    sha = git("rev-parse", "--short=12", "HEAD")
+    assert code_version(tmp_path) == f"{__version__}+{sha}"
+    (tmp_path / "notes.txt").write_text("untracked files do not change what the commit builds\n")
+    assert code_version(tmp_path) == f"{__version__}+{sha}"
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert code_version(tmp_path) == f"{__version__}+{sha}.dirty"

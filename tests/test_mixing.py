@@ -52,3 +52,31 @@ def test_curriculum_stages_draw_only_their_levels_in_turn() -> None:
     )
     with pytest.raises(ValueError, match="stage 0: no rows of"):
         staged_indices(["original"] * 3, "balanced", 0, [({"intra"}, 2)])
+
+
+def test_shares_reweight_the_balanced_mix_and_leave_it_alone_without_them() -> None:
+    levels = ["original"] * 10 + ["intra"] * 25 + ["inter"] * 30 + ["inter_margin"] * 40
+    plain = mixed_indices(levels, "balanced", seed=3)
+    assert mixed_indices(levels, "balanced", 3, {}) == plain
+    assert mixed_indices(levels, "balanced", 3, {"original": 1.0, "inter": 1.0}) == plain  # 1 is the default
+    order = mixed_indices(levels, "balanced", 3, {"original": 2})
+    assert Counter(OBJECTIVE_OF[levels[i]] for i in order) == {"original": 70, "intra": 35, "inter": 35}
+    order = mixed_indices(levels, "balanced", 3, {"intra": 0.5})
+    assert Counter(OBJECTIVE_OF[levels[i]] for i in order) == {"original": 70, "intra": 35, "inter": 70}
+    originals = Counter(i for i in mixed_indices(levels, "balanced", 3, {"original": 2}) if i < 10)
+    assert set(originals.values()) == {7}  # still cycled evenly
+    staged = staged_indices(levels, "balanced", 0, [(None, 40)], {"original": 2})
+    assert Counter(OBJECTIVE_OF[levels[i]] for i in staged)["original"] == 20
+
+
+@pytest.mark.parametrize(
+    ("mix", "shares", "message"),
+    [
+        ("balanced", {"margin": 2}, "unknown objectives \\['margin'\\]"),
+        ("balanced", {"intra": 0}, "must be > 0: intra=0"),
+        ("natural", {"original": 2}, "reweight the balanced mix"),
+    ],
+)
+def test_bad_shares_are_refused_with_the_reason(mix: str, shares: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        mixed_indices(["original", "intra"], mix, 0, shares)

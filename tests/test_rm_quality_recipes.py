@@ -35,7 +35,18 @@ def test_train_recipe_is_the_lexical_preset_mapl_arm() -> None:
     assert (cfg.max_length, cfg.truncation) == (LEXICAL["max_length"], LEXICAL["truncation"])
     assert (cfg.scheduler, cfg.warmup_steps) == (LEXICAL["scheduler"], rmq.WARMUP_STEPS)
     assert cfg.level_mix == "balanced" and not cfg.curriculum  # the script's --mix default, one stage
+    assert cfg.level_shares == dict(MAPL_ARM.shares)
     levels = cfg.levels
     assert (levels.original, levels.intra, levels.inter) == MAPL_ARM[:3]
     assert (levels.inter_variant, levels.inter_pairs) == (MAPL_ARM.inter_variant, MAPL_ARM.inter_pairs)
     assert levels.intra_flipped == MAPL_ARM.flipped
+
+
+def test_the_recipes_baseline_flag_gives_the_presets_baseline_arm() -> None:
+    from mapl_cli.training import baseline_of
+
+    cfg = TrainConfig.from_yaml(ROOT / "configs" / "train_rm_lexical.yaml")
+    base = baseline_of(cfg, name_given=False)
+    arm = rmq.VARIANTS["baseline (original only)"]
+    assert (base.levels.original, base.levels.intra, base.levels.inter) == arm[:3]
+    assert base.model_copy(update={"levels": cfg.levels, "name": cfg.name}) == cfg  # nothing else changes

@@ -143,3 +143,54 @@ def test_the_truncation_rule_reaches_the_encoding_and_keys_the_reference_cache(
     encoding = json.loads((first.model_dir / "metrics.json").read_text())["encoding"]
     assert encoding["truncation"] == "instructions" and encoding["max_length"] == 48
     assert encoding["train"]["truncated"] > 0
+
+
+def test_baseline_flag_trains_the_recipes_original_only_arm_beside_it(root: Path) -> None:
+    run = mapl(root, "train", "rm", "--config", str(ROOT / "configs" / "train_rm_small.yaml"), "--data", "t",
+               "--max-steps", "2", "--seed", "5", "--baseline")  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    folder = (
+        root / "models" / "rm-hh-small-baseline" / "model"
+    )  # the recipe's name, marked: never the MAPL arm's
+    saved = yaml.safe_load((folder / "mapl_train_config.yaml").read_text())
+    assert (
+        saved["levels"]["intra"] == 0 and saved["levels"]["inter"] == 0 and saved["levels"]["original"] == 1
+    )
+    assert saved["seed"] == 5 and saved["max_steps"] == 2
+    recipe = TrainConfig.from_yaml(ROOT / "configs" / "train_rm_small.yaml", data="t", max_steps=2, seed=5)
+    assert {k: v for k, v in saved.items() if k not in ("levels", "name")} == {
+        k: v for k, v in recipe.model_dump(mode="json").items() if k not in ("levels", "name")
+    }  # everything else as the recipe says
+
+
+def test_baseline_of_keeps_a_given_name_and_drops_the_curriculum() -> None:
+    from mapl_cli.training import baseline_of
+
+    cfg = TrainConfig(
+        name="arm", curriculum=[{"levels": ["intra"], "steps": 1}], level_shares={"original": 2}
+    )
+    base = baseline_of(cfg, name_given=True)
+    assert base.name == "arm" and base.curriculum == [] and base.levels.active() == ("original",)
+    assert baseline_of(cfg, name_given=False).name == "arm-baseline"
+
+
+def test_level_shares_are_checked_and_reach_the_training_stream() -> None:
+    from types import SimpleNamespace
+
+    from mapl_core.training.run import training_stream
+
+    with pytest.raises(ValueError, match="must be > 0: intra: 0"):
+        TrainConfig(level_shares={"intra": 0})
+    with pytest.raises(ValueError, match="reweights level_mix 'balanced'"):
+        TrainConfig(level_mix="natural", level_shares={"original": 2})
+    with pytest.raises(ValueError):
+        TrainConfig(level_shares={"inter_margin": 2})  # objectives, not levels
+    assert TrainConfig(level_shares={}).config_hash() == "9c6578009c40c358"  # no shares: the old hash
+    assert TrainConfig(level_shares={"original": 2}).config_hash() != "9c6578009c40c358"
+    levels = ["original"] * 4 + ["intra"] * 8 + ["inter"] * 8
+    args = SimpleNamespace(per_device_train_batch_size=2, gradient_accumulation_steps=1, world_size=1)
+    for cfg in (TrainConfig(level_shares={"original": 2}),
+                TrainConfig(level_shares={"original": 2}, max_steps=20, curriculum=[{"levels": ["intra"], "steps": 1}])):  # fmt: skip
+        order = training_stream(cfg, levels, args)
+        counts = {lv: sum(levels[i] == lv for i in order[-32:]) for lv in ("original", "intra", "inter")}
+        assert counts["original"] > counts["intra"] and counts["original"] > counts["inter"], counts

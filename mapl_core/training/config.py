@@ -88,6 +88,11 @@ class TrainConfig(_Strict):
     level_mix: Literal["balanced", "natural"] = Field(
         "balanced", description="balanced: each objective gets an equal share of every batch (see mixing)"
     )
+    level_shares: dict[Literal["original", "intra", "inter"], float] = Field(
+        default_factory=dict,
+        description="reweight the balanced mix: relative rows per objective, 1 for each one not named, e.g. "
+        "{original: 2} gives the original pairs half of every batch (see mixing)",
+    )
     curriculum: list[CurriculumStage] = Field(
         default_factory=list,
         description="stages trained in turn before the rest of max_steps, which trains on every level; "
@@ -114,12 +119,26 @@ class TrainConfig(_Strict):
                 raise ValueError(f"curriculum stage names levels whose λ is 0: {off}")
         return self
 
+    @model_validator(mode="after")
+    def _shares_fit(self) -> TrainConfig:
+        if bad := sorted(k for k, v in self.level_shares.items() if not v > 0):
+            raise ValueError(
+                f"level_shares must be > 0: {', '.join(f'{k}: {self.level_shares[k]}' for k in bad)}"
+            )
+        if self.level_shares and self.level_mix != "balanced":
+            raise ValueError(
+                "level_shares reweights level_mix 'balanced'; under 'natural' the tables' sizes decide"
+            )
+        return self
+
     def config_hash(self) -> str:
         exclude = {"output_dir", "logging_steps", "save_steps"}
         if not self.curriculum:
             exclude.add("curriculum")  # recipes without a curriculum keep the hash they had before it existed
         if self.truncation == "half":
             exclude.add("truncation")  # likewise recipes on the one rule there was before the option
+        if not self.level_shares:
+            exclude.add("level_shares")  # and recipes that leave the balanced mix as it was
         payload = self.model_dump(mode="json", exclude=exclude)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

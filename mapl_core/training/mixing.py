@@ -5,19 +5,38 @@
 original pairs. "balanced" gives each objective — original, intra, inter (pairwise and margin ranking
 together, in their natural proportion) — the same expected share of every batch, by cycling the smaller
 objectives' rows (each pass reshuffled) up to the largest one's count. "natural" keeps table proportions.
+`shares` reweights "balanced": {"original": 2} gives the original pairs twice the rows of each other
+objective (half of every batch with three objectives), the same total budget shared differently.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 OBJECTIVE_OF = {"original": "original", "intra": "intra", "inter": "inter", "inter_margin": "inter"}
+OBJECTIVES = ("original", "intra", "inter")
 
 
-def mixed_indices(levels: Sequence[str], mix: str, seed: int) -> list[int]:
-    """Row indices of the training stream for rows labelled `levels` (repeats allowed), shuffled."""
+def check_shares(shares: Mapping[str, float] | None) -> dict[str, float]:
+    """`shares` as a plain dict, refused with the reason if it names an unknown objective or a weight ≤ 0."""
+    shares = dict(shares or {})
+    if unknown := sorted(set(shares) - set(OBJECTIVES)):
+        raise ValueError(f"level shares name unknown objectives {unknown} (known: {', '.join(OBJECTIVES)})")
+    if bad := sorted(k for k, v in shares.items() if not v > 0):
+        raise ValueError(f"level shares must be > 0: {', '.join(f'{k}={shares[k]}' for k in bad)}")
+    return shares
+
+
+def mixed_indices(
+    levels: Sequence[str], mix: str, seed: int, shares: Mapping[str, float] | None = None
+) -> list[int]:
+    """Row indices of the training stream for rows labelled `levels` (repeats allowed), shuffled.
+    `shares` (balanced only): relative rows per objective, 1 for each one not named."""
+    shares = check_shares(shares)
     rng = random.Random(seed)
+    if shares and mix != "balanced":
+        raise ValueError("level shares reweight the balanced mix; with 'natural' the tables' sizes decide")
     if mix == "natural":
         order = list(range(len(levels)))
         rng.shuffle(order)
@@ -28,13 +47,15 @@ def mixed_indices(levels: Sequence[str], mix: str, seed: int) -> list[int]:
     for i, level in enumerate(levels):
         groups.setdefault(OBJECTIVE_OF[level], []).append(i)
     target = max((len(g) for g in groups.values()), default=0)
+    top = max((shares.get(name, 1.0) for name in groups), default=1.0)
     out: list[int] = []
     for name in sorted(groups):
+        count = round(target * shares.get(name, 1.0) / top)  # without shares: target, for every objective
         group, taken = groups[name], []
-        while len(taken) < target:
+        while len(taken) < count:
             cycle = group[:]
             rng.shuffle(cycle)
-            taken += cycle[: target - len(taken)]
+            taken += cycle[: count - len(taken)]
         out += taken
     rng.shuffle(out)
     return out
@@ -57,7 +78,11 @@ class KeepsStreamOrder:
 
 
 def staged_indices(
-    levels: Sequence[str], mix: str, seed: int, stages: Sequence[tuple[Collection[str] | None, int]]
+    levels: Sequence[str],
+    mix: str,
+    seed: int,
+    stages: Sequence[tuple[Collection[str] | None, int]],
+    shares: Mapping[str, float] | None = None,
 ) -> list[int]:
     """A curriculum: for each stage `(objectives, rows)` in turn, `rows` rows of the `mix` stream over the
     rows of those objectives (None: every objective; "inter" holds both inter variants, "inter_margin" the
@@ -78,7 +103,9 @@ def staged_indices(
             raise ValueError(f"curriculum stage {number}: no rows of {sorted(objectives or [])}")
         taken: list[int] = []
         while len(taken) < rows:
-            stream = mixed_indices([levels[i] for i in pool], mix, seed * 1009 + number * 7919 + len(taken))
+            stream = mixed_indices(
+                [levels[i] for i in pool], mix, seed * 1009 + number * 7919 + len(taken), shares
+            )
             taken += [pool[j] for j in stream[: rows - len(taken)]]
         out += taken
     return out

@@ -84,11 +84,11 @@ def training_stream(cfg: TrainConfig, levels: list[str], args) -> list[int]:
     """Row order of training: shuffled and level-mixed; under a curriculum, its stages in turn and then
     every level for the remaining steps (kept in order by the trainer)."""
     if not cfg.curriculum:
-        return mixed_indices(levels, cfg.level_mix, cfg.seed)
+        return mixed_indices(levels, cfg.level_mix, cfg.seed, cfg.level_shares)
     per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
     plan = [(set(stage.levels), stage.steps * per_step) for stage in cfg.curriculum]
     plan.append((None, (cfg.max_steps - sum(stage.steps for stage in cfg.curriculum)) * per_step))
-    return staged_indices(levels, cfg.level_mix, cfg.seed, plan)
+    return staged_indices(levels, cfg.level_mix, cfg.seed, plan, cfg.level_shares)
 
 
 def _trainer_args(cfg: TrainConfig, checkpoints: Path):
