@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from mapl_core.paths import data_root
-
-if TYPE_CHECKING:
-    from mapl_core.training.config import TrainConfig
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -31,19 +28,6 @@ BaselineFlag = Annotated[
 ]
 
 
-def baseline_of(cfg: TrainConfig, name_given: bool) -> TrainConfig:
-    """The recipe's baseline arm: the original level alone (λ_intra = λ_inter = 0), everything else as the
-    recipe says, in `<name>-baseline` unless a name was given, so the two arms never share a folder."""
-    from mapl_core.training.config import TrainConfig
-
-    raw = cfg.model_dump()
-    raw["levels"] = {**raw["levels"], "intra": 0.0, "inter": 0.0}
-    raw["curriculum"] = []  # stages order the MAPL levels; the baseline trains on original pairs throughout
-    if not name_given:
-        raw["name"] = f"{cfg.name}-baseline"
-    return TrainConfig.model_validate(raw)
-
-
 def _run(kind: str, config: Path | None, overrides: dict, baseline: bool = False) -> None:
     from pydantic import ValidationError
 
@@ -60,7 +44,7 @@ def _run(kind: str, config: Path | None, overrides: dict, baseline: bool = False
                 {"kind": kind, **{k: v for k, v in overrides.items() if v is not None}}
             )
         if baseline:
-            cfg = baseline_of(cfg, name_given=overrides.get("name") is not None)
+            cfg = cfg.baseline(overrides.get("name"))
     except (OSError, ValidationError) as exc:
         err.print(f"[bold red]error:[/] invalid training config: {exc}")
         raise typer.Exit(2) from None

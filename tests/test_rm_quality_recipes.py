@@ -43,10 +43,8 @@ def test_train_recipe_is_the_lexical_preset_mapl_arm() -> None:
 
 
 def test_the_recipes_baseline_flag_gives_the_presets_baseline_arm() -> None:
-    from mapl_cli.training import baseline_of
-
     cfg = TrainConfig.from_yaml(ROOT / "configs" / "train_rm_lexical.yaml")
-    base = baseline_of(cfg, name_given=False)
+    base = cfg.baseline()
     arm = rmq.VARIANTS["baseline (original only)"]
     assert (base.levels.original, base.levels.intra, base.levels.inter) == arm[:3]
     assert base.model_copy(update={"levels": cfg.levels, "name": cfg.name}) == cfg  # nothing else changes

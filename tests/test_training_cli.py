@@ -17,7 +17,7 @@ from data_contracts import CONTRACTS
 from mapl_core.build import build
 from mapl_core.config import BuildConfig, IngestConfig
 from mapl_core.storage.delta_tables import DatasetStore
-from mapl_core.training.config import TrainConfig
+from mapl_core.training.config import LevelWeights, TrainConfig
 from mapl_core.training.run import TrainingDataRejected, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,15 +163,20 @@ def test_baseline_flag_trains_the_recipes_original_only_arm_beside_it(root: Path
     }  # everything else as the recipe says
 
 
-def test_baseline_of_keeps_a_given_name_and_drops_the_curriculum() -> None:
-    from mapl_cli.training import baseline_of
-
-    cfg = TrainConfig(
-        name="arm", curriculum=[{"levels": ["intra"], "steps": 1}], level_shares={"original": 2}
+def test_baseline_keeps_a_given_name_and_drops_what_only_the_mapl_levels_use() -> None:
+    cfg = TrainConfig(name="arm", curriculum=[{"levels": ["intra"], "steps": 1}], level_shares={"original": 2},
+                      levels={"inter_variant": "margin", "intra_flipped": True}, seed=4)  # fmt: skip
+    base = cfg.baseline("mine")
+    assert base.name == "mine" and base.curriculum == [] and base.level_shares == {}
+    assert base.levels == LevelWeights(original=1.0, intra=0.0, inter=0.0) and base.seed == 4
+    assert cfg.baseline().name == "arm-baseline"
+    plain = TrainConfig(name="arm")  # no curriculum, no shares: the baseline the pipeline always derived
+    assert (
+        plain.baseline().config_hash()
+        == plain.model_copy(
+            update={"levels": LevelWeights(original=1.0, intra=0.0, inter=0.0), "name": "arm-baseline"}
+        ).config_hash()
     )
-    base = baseline_of(cfg, name_given=True)
-    assert base.name == "arm" and base.curriculum == [] and base.levels.active() == ("original",)
-    assert baseline_of(cfg, name_given=False).name == "arm-baseline"
 
 
 def test_level_shares_are_checked_and_reach_the_training_stream() -> None:

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mapl_core.config import BuildConfig
-from mapl_core.training.config import LevelWeights, TrainConfig
+from mapl_core.training.config import TrainConfig
 
 
 class _Strict(BaseModel):
@@ -65,10 +65,7 @@ class PipelineConfig(_Strict):
                 continue
             out[role] = cfg
             if self.baselines:
-                levels = LevelWeights(original=1.0, intra=0.0, inter=0.0)
-                out[f"{role}_baseline"] = cfg.model_copy(
-                    update={"levels": levels, "name": f"{cfg.name}-baseline"}
-                )
+                out[f"{role}_baseline"] = cfg.baseline()
         return out
 
     def config_hash(self) -> str:

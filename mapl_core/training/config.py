@@ -131,6 +131,19 @@ class TrainConfig(_Strict):
             )
         return self
 
+    def baseline(self, name: str | None = None) -> TrainConfig:
+        """This recipe's baseline arm: original pairs alone (λ_intra = λ_inter = 0), no curriculum and no
+        level shares (one objective has nothing to share), every other setting as here, saved as
+        `<name>-baseline` unless `name` is given, so that the two arms never share a folder."""
+        raw = self.model_dump()
+        raw.update(
+            levels=LevelWeights(original=1.0, intra=0.0, inter=0.0).model_dump(),
+            curriculum=[],
+            level_shares={},
+            name=name or f"{self.name}-baseline",
+        )
+        return TrainConfig.model_validate(raw)
+
     def config_hash(self) -> str:
         exclude = {"output_dir", "logging_steps", "save_steps"}
         if not self.curriculum:
