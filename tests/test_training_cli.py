@@ -199,3 +199,28 @@ def test_level_shares_are_checked_and_reach_the_training_stream() -> None:
         order = training_stream(cfg, levels, args)
         counts = {lv: sum(levels[i] == lv for i in order[-32:]) for lv in ("original", "intra", "inter")}
         assert counts["original"] > counts["intra"] and counts["original"] > counts["inter"], counts
+
+
+def test_a_recipe_trains_on_the_rows_the_quality_script_draws(root: Path) -> None:
+    """The CLI's stream is the script's: mixed over the comparisons in table order (not the per-level
+    sample's shuffle) and cut to the rows max_steps reach, so the recipe and the experiment share rows."""
+    from types import SimpleNamespace
+
+    from mapl_core.training.examples import comparisons_for, sample_per_level
+    from mapl_core.training.mixing import mixed_indices
+    from mapl_core.training.run import read_tables, stream_rows
+
+    cfg = TrainConfig(data="t", max_steps=7, batch_size=4, grad_accum=2, seed=3)
+    tables, _ = read_tables(DatasetStore(root), cfg)
+    table = comparisons_for(tables, cfg.levels.active(), "both", "train")
+    sample = sample_per_level(table, None, cfg.seed)
+    assert [c.key for c in sample] != [c.key for c in table]  # the sample is shuffled ...
+    args = SimpleNamespace(per_device_train_batch_size=4, gradient_accumulation_steps=2, world_size=1)
+    rows = [sample[i] for i in stream_rows(cfg, sample, table, args)]
+    script = [table[i] for i in mixed_indices([c.level for c in table], "balanced", 3)[: 7 * 4 * 2]]
+    assert rows == script  # ... the stream is not: the script's rows, in the script's order
+    assert len({c.level for c in rows}) == 4
+    limited = sample_per_level(table, 5, cfg.seed)  # a per-level sample keeps to its own rows
+    assert {id(c) for c in (limited[i] for i in stream_rows(cfg, limited, table, args))} <= {
+        id(c) for c in limited
+    }

@@ -23,7 +23,7 @@ from mapl_core.paths import data_root
 from mapl_core.storage.delta_tables import DatasetStore
 from mapl_core.training.config import TrainConfig
 from mapl_core.training.encoding import encode_comparisons
-from mapl_core.training.examples import comparisons_for, sample_per_level
+from mapl_core.training.examples import Comparison, comparisons_for, sample_per_level
 from mapl_core.training.metrics import level_metrics
 from mapl_core.training.mixing import mixed_indices, staged_indices
 
@@ -81,14 +81,25 @@ def read_tables(store: DatasetStore, cfg: TrainConfig) -> tuple[dict[str, pd.Dat
 
 
 def training_stream(cfg: TrainConfig, levels: list[str], args) -> list[int]:
-    """Row order of training: shuffled and level-mixed; under a curriculum, its stages in turn and then
-    every level for the remaining steps (kept in order by the trainer)."""
-    if not cfg.curriculum:
-        return mixed_indices(levels, cfg.level_mix, cfg.seed, cfg.level_shares)
+    """Row order of training: shuffled and level-mixed, cut to the rows `max_steps` reach (the trainer's
+    sampler then shuffles those); under a curriculum, its stages in turn and then every level for the
+    remaining steps (kept in order by the trainer)."""
     per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    if not cfg.curriculum:
+        return mixed_indices(levels, cfg.level_mix, cfg.seed, cfg.level_shares)[: cfg.max_steps * per_step]
     plan = [(set(stage.levels), stage.steps * per_step) for stage in cfg.curriculum]
     plan.append((None, (cfg.max_steps - sum(stage.steps for stage in cfg.curriculum)) * per_step))
     return staged_indices(levels, cfg.level_mix, cfg.seed, plan, cfg.level_shares)
+
+
+def stream_rows(cfg: TrainConfig, sample: list[Comparison], table: list[Comparison], args) -> list[int]:
+    """`training_stream` over `sample` (rows of the training dataset) taken in `table` order, the order
+    `comparisons_for` reads the tables in, not `sample_per_level`'s shuffle. Why: the stream then depends
+    only on the tables, the recipe and the seed, so a recipe trains on the very rows that
+    `benchmarks/rm_quality.py` trains on for the same build, seed and budget."""
+    where = {id(c): i for i, c in enumerate(table)}
+    order = sorted(range(len(sample)), key=lambda j: where[id(sample[j])])
+    return [order[i] for i in training_stream(cfg, [sample[j].level for j in order], args)]
 
 
 def _trainer_args(cfg: TrainConfig, checkpoints: Path):
@@ -152,18 +163,15 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
 
     output = output or Path(cfg.output_dir or data_root() / "models" / cfg.name)
     tables, versions = read_tables(store, cfg)
-    train_comps = sample_per_level(
-        comparisons_for(
-            tables,
-            cfg.levels.active(),
-            cfg.levels.inter_variant,
-            "train",
-            cfg.levels.inter_pairs,
-            cfg.levels.intra_flipped,
-        ),
-        cfg.limit_per_level,
-        cfg.seed,
+    table_comps = comparisons_for(
+        tables,
+        cfg.levels.active(),
+        cfg.levels.inter_variant,
+        "train",
+        cfg.levels.inter_pairs,
+        cfg.levels.intra_flipped,
     )
+    train_comps = sample_per_level(table_comps, cfg.limit_per_level, cfg.seed)
     eval_comps = sample_per_level(
         comparisons_for(tables, ("original", "intra", "inter"), "both", cfg.eval_split),
         cfg.eval_limit_per_level,
@@ -216,9 +224,7 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
         trainer = MaplDPOTrainer(**common, ref_cache_dir=store.cache_dir() / "ref_logps", ref_cache_keys=keys)
 
     # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
-    trainer.train_dataset = trainer.train_dataset.select(
-        training_stream(cfg, [c.level for c in train_comps], args)
-    )
+    trainer.train_dataset = trainer.train_dataset.select(stream_rows(cfg, train_comps, table_comps, args))
     resume = last_checkpoint(checkpoints)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
