@@ -205,6 +205,29 @@ def select(cols: dict[str, list], keep) -> dict[str, list]:
     return {k: [v[i] for i in idx] for k, v in cols.items()}
 
 
+def training_order(levels: list[str], args, seed: int, shares, stages) -> list[int]:
+    """Row order of one run, cut to the rows its steps reach (building a dataset of all costs minutes).
+    Without stages it is the library's stream (`run.training_stream`), so that a CLI recipe with the same
+    mix, seed, shares and budget trains on the same rows; stages are fractions of the steps here, each one
+    run in turn (`mixing.staged_indices`)."""
+    from types import SimpleNamespace
+
+    from mapl_core.training.config import TrainConfig
+    from mapl_core.training.mixing import staged_indices
+    from mapl_core.training.run import training_stream
+
+    if stages:
+        plan = [(objectives, round(share * args.steps * args.batch)) for objectives, share in stages]
+        return staged_indices(levels, args.mix, seed, plan, dict(shares))[: args.steps * args.batch]
+    cfg = TrainConfig(
+        level_mix=args.mix, seed=seed, level_shares=dict(shares), max_steps=args.steps, batch_size=args.batch
+    )
+    per_step = SimpleNamespace(
+        per_device_train_batch_size=args.batch, gradient_accumulation_steps=1, world_size=1
+    )
+    return training_stream(cfg, levels, per_step)
+
+
 def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenizer, workdir):
     import torch
     from datasets import Dataset
@@ -212,7 +235,6 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     from trl import RewardConfig
 
     from mapl_core.training.metrics import level_metrics
-    from mapl_core.training.mixing import mixed_indices, staged_indices
     from mapl_core.training.objective import LEVEL_INDEX, LEVELS
     from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
 
@@ -238,13 +260,7 @@ def run_variant(name, weights, seed, cols, eval_cols, args, model_path, tokenize
     )
     for mask in ("decided", "flipped", "mirrored"):
         train_cols.pop(mask, None)
-    levels = [LEVELS[lv] for lv in train_cols["level"]]
-    if stages:
-        plan = [(objectives, round(share * steps * args.batch)) for objectives, share in stages]
-        order = staged_indices(levels, args.mix, seed, plan, dict(shares))
-    else:
-        order = mixed_indices(levels, args.mix, seed, dict(shares))
-    order = order[: steps * args.batch]  # the rows the run can reach: building a dataset of all costs minutes
+    order = training_order([LEVELS[lv] for lv in train_cols["level"]], args, seed, shares, stages)
     train_cols = {k: [v[i] for i in order] for k, v in train_cols.items()}
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=1, dtype=torch.float32)

@@ -48,3 +48,27 @@ def test_the_recipes_baseline_flag_gives_the_presets_baseline_arm() -> None:
     arm = rmq.VARIANTS["baseline (original only)"]
     assert (base.levels.original, base.levels.intra, base.levels.inter) == arm[:3]
     assert base.model_copy(update={"levels": cfg.levels, "name": cfg.name}) == cfg  # nothing else changes
+
+
+def test_the_script_draws_its_rows_with_the_library_stream() -> None:
+    """The records were made with mixed_indices cut to steps x batch; the script now asks
+    run.training_stream, which is what the lexical recipe trains on (for any seed and shares)."""
+    import random
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from mapl_core.training.mixing import mixed_indices
+    from mapl_core.training.run import training_stream
+
+    rng = random.Random(0)
+    levels = rng.choices(["original", "intra", "inter", "inter_margin"], weights=[1, 2, 5, 2], k=500)
+    args = Namespace(mix="balanced", steps=30, batch=8)
+    recipe = TrainConfig.from_yaml(ROOT / "configs" / "train_rm_lexical.yaml")
+    per_step = SimpleNamespace(per_device_train_batch_size=8, gradient_accumulation_steps=1, world_size=1)
+    for seed, shares in ((0, ()), (3, (("original", 2.0),))):
+        order = rmq.training_order(levels, args, seed, shares, ())
+        assert order == mixed_indices(levels, "balanced", seed, dict(shares))[: 30 * 8]
+        cfg = recipe.model_copy(update={"seed": seed, "level_shares": dict(shares), "max_steps": 30})
+        assert order == training_stream(cfg, levels, per_step)
+    staged = rmq.training_order(levels, args, 0, (), ((("intra",), 0.5), (None, 0.5)))
+    assert len(staged) == 30 * 8 and {levels[i] for i in staged[:120]} == {"intra"}

@@ -10,6 +10,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mapl_core.training.mixing import check_shares
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -121,14 +123,7 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _shares_fit(self) -> TrainConfig:
-        if bad := sorted(k for k, v in self.level_shares.items() if not v > 0):
-            raise ValueError(
-                f"level_shares must be > 0: {', '.join(f'{k}: {self.level_shares[k]}' for k in bad)}"
-            )
-        if self.level_shares and self.level_mix != "balanced":
-            raise ValueError(
-                "level_shares reweights level_mix 'balanced'; under 'natural' the tables' sizes decide"
-            )
+        check_shares(self.level_shares, self.level_mix)
         return self
 
     def baseline(self, name: str | None = None) -> TrainConfig:

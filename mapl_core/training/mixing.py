@@ -18,13 +18,16 @@ OBJECTIVE_OF = {"original": "original", "intra": "intra", "inter": "inter", "int
 OBJECTIVES = ("original", "intra", "inter")
 
 
-def check_shares(shares: Mapping[str, float] | None) -> dict[str, float]:
-    """`shares` as a plain dict, refused with the reason if it names an unknown objective or a weight ≤ 0."""
+def check_shares(shares: Mapping[str, float] | None, mix: str = "balanced") -> dict[str, float]:
+    """`shares` as a plain dict, refused with the reason if it names an unknown objective, gives a weight ≤ 0,
+    or comes with a mix other than "balanced" (the one check behind `TrainConfig.level_shares` too)."""
     shares = dict(shares or {})
     if unknown := sorted(set(shares) - set(OBJECTIVES)):
         raise ValueError(f"level shares name unknown objectives {unknown} (known: {', '.join(OBJECTIVES)})")
     if bad := sorted(k for k, v in shares.items() if not v > 0):
         raise ValueError(f"level shares must be > 0: {', '.join(f'{k}={shares[k]}' for k in bad)}")
+    if shares and mix != "balanced":
+        raise ValueError(f"level shares reweight the balanced mix; under {mix!r} the tables' sizes decide")
     return shares
 
 
@@ -33,10 +36,8 @@ def mixed_indices(
 ) -> list[int]:
     """Row indices of the training stream for rows labelled `levels` (repeats allowed), shuffled.
     `shares` (balanced only): relative rows per objective, 1 for each one not named."""
-    shares = check_shares(shares)
+    shares = check_shares(shares, mix)
     rng = random.Random(seed)
-    if shares and mix != "balanced":
-        raise ValueError("level shares reweight the balanced mix; with 'natural' the tables' sizes decide")
     if mix == "natural":
         order = list(range(len(levels)))
         rng.shuffle(order)
