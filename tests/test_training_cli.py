@@ -99,6 +99,31 @@ def test_dpo_with_a_lora_adapter_uses_the_base_model_as_reference(root: Path, tm
     assert set(outcome.metrics) == {"original", "intra", "inter", "inter_margin"}
 
 
+def test_a_policy_retrained_under_its_name_is_merged_again(root: Path, tmp_path: Path) -> None:
+    """The evaluation stage merges a LoRA policy into its base model once; a retrained adapter (same name,
+    new recipe) gets a new merge, not the old one."""
+    from safetensors.torch import load_file
+
+    from mapl_core.pipeline.stages import policy_folder
+    from mapl_core.training.config import LoraSettings
+
+    tiny = build_tiny_model(tmp_path / "tiny")
+    cfg = TrainConfig(kind="dpo", data="t", model=str(tiny), max_steps=2, batch_size=2, learning_rate=1e-3,
+                      limit_per_level=4, eval_limit_per_level=2, lora=LoraSettings(r=4, alpha=8, target_modules=["q_proj", "v_proj"]))  # fmt: skip
+
+    def merged_weights(lr: float) -> dict:
+        outcome = train(
+            cfg.model_copy(update={"learning_rate": lr}), DatasetStore(root), output=tmp_path / "out"
+        )
+        folder = policy_folder(outcome.model_dir)
+        assert folder == tmp_path / "out" / "merged" and policy_folder(outcome.model_dir) == folder  # kept
+        return load_file(folder / "model.safetensors")
+
+    first, second = merged_weights(1e-3), merged_weights(5e-2)
+    assert any(not first[k].equal(second[k]) for k in first)
+    assert not (tmp_path / "out" / "merged.tmp").exists()
+
+
 @pytest.mark.parametrize("kind", ["rm", "dpo"])
 def test_a_curriculum_trains_its_stages_in_turn(root: Path, tmp_path: Path, kind: str) -> None:
     tiny = build_tiny_model(tmp_path / "tiny")
@@ -114,6 +139,30 @@ def test_a_curriculum_trains_its_stages_in_turn(root: Path, tmp_path: Path, kind
     assert logged[:3] == [{"intra"}, {"intra"}, {"inter_margin"}]
     assert set().union(*logged[3:]) == {"original", "intra", "inter", "inter_margin"}  # then every level
     assert outcome.steps == 5
+
+
+def test_checkpoints_of_another_recipe_under_the_same_name_are_not_resumed(
+    root: Path, tmp_path: Path, caplog
+) -> None:
+    """A changed recipe saved under the same name starts from step 0; only the same run resumes."""
+    tiny = build_tiny_model(tmp_path / "tiny")
+    cfg = TrainConfig(data="t", model=str(tiny), max_steps=2, batch_size=4, save_steps=2, limit_per_level=8,
+                      eval_limit_per_level=4)  # fmt: skip
+    out = tmp_path / "out"
+    first = train(cfg, DatasetStore(root), output=out)
+    assert first.resumed_from is None and first.steps == 2
+    again = train(cfg, DatasetStore(root), output=out)  # the same run: its last checkpoint, nothing to train
+    assert again.resumed_from and again.resumed_from.endswith("checkpoint-2")
+    changed = cfg.model_copy(update={"learning_rate": 1e-2})
+    with caplog.at_level("WARNING"):
+        other = train(changed, DatasetStore(root), output=out)
+    assert other.resumed_from is None and other.steps == 2 and "config differs" in caplog.text
+    assert (
+        other.metrics["original"]["loss"] != first.metrics["original"]["loss"]
+    )  # it trained, at the new rate
+    assert json.loads((out / "checkpoints" / "run.json").read_text())["config"] == changed.config_hash()
+    (out / "checkpoints" / "run.json").unlink()  # checkpoints nobody recorded are not trusted either
+    assert train(changed, DatasetStore(root), output=out).resumed_from is None
 
 
 def test_curriculum_recipes_are_checked_and_others_keep_their_hash() -> None:

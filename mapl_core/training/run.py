@@ -8,6 +8,7 @@ data versions, config, code version and final metrics, `training_curves.png`, `m
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,8 @@ from mapl_core.training.encoding import encode_comparisons
 from mapl_core.training.examples import Comparison, comparisons_for, sample_per_level
 from mapl_core.training.metrics import level_metrics
 from mapl_core.training.mixing import mixed_indices, staged_indices
+
+log = logging.getLogger(__name__)
 
 TABLE_KINDS = ("original", "intra", "inter", "inter_comparisons")
 
@@ -153,6 +156,34 @@ def last_checkpoint(folder: Path) -> str | None:
     return str(ckpts[-1]) if ckpts else None
 
 
+def resumable_checkpoint(checkpoints: Path, run: dict[str, Any]) -> str | None:
+    """The last checkpoint under `checkpoints` if the same run wrote it, else None.
+
+    A model folder is named by the recipe's `name`, so a changed recipe (or new data, or another base model)
+    under the same name finds the old run's checkpoints there. Resuming from them would train the new recipe
+    on from the old weights, or not at all when the old run had reached max_steps, and save that under the new
+    model card. So `run.json` records what the checkpoints belong to (recipe hash, table versions, model
+    revision); checkpoints of any other run, or of an unrecorded one, are removed, with a warning, and the
+    run starts from step 0."""
+    recorded = checkpoints / "run.json"
+    previous = json.loads(recorded.read_text()) if recorded.is_file() else None
+    last = last_checkpoint(checkpoints)
+    if last is not None and previous == run:
+        return last
+    if last is not None:
+        why = (
+            "no run.json records theirs"
+            if previous is None
+            else ", ".join(k for k in run if previous.get(k) != run[k]) + " differs"
+        )
+        log.warning("%s holds checkpoints of another run (%s): starting from step 0", checkpoints, why)
+        for old in checkpoints.glob("checkpoint-*"):
+            shutil.rmtree(old)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(json.dumps(run, sort_keys=True))
+    return None
+
+
 def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> TrainOutcome:
     import torch
     from datasets import Dataset
@@ -225,7 +256,9 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
 
     # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
     trainer.train_dataset = trainer.train_dataset.select(stream_rows(cfg, train_comps, table_comps, args))
-    resume = last_checkpoint(checkpoints)
+    resume = resumable_checkpoint(
+        checkpoints, {"config": cfg.config_hash(), "data": versions, "model": model_revision(path)}
+    )
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - t0
