@@ -88,7 +88,7 @@ def run_command(
 ) -> None:
     """Run the whole pipeline: ingest → conditions → sampling → contracts → train RM → train DPO → evaluate.
 
-    Finished stages come from the cache (keyed by input versions, config, model revision, mapl_core version):
+    Finished stages come from the cache (keyed by input versions, config, model revision, mapl_core version and the stage's code):
     re-running after a failure executes only what failed and what depends on it."""
     import time
 

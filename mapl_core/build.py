@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import subprocess
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
-from mapl_core import __version__
+from mapl_core.code_version import code_version
 from mapl_core.config import BuildConfig
 from mapl_core.construction.inter import build_inter
 from mapl_core.construction.intra import build_intra, build_intra_mirrored
@@ -91,30 +90,6 @@ class BuildOutcome:
 
 def table_name(cfg: BuildConfig, kind: str) -> str:
     return f"{cfg.name}_{kind}"
-
-
-def code_version(at: Path | None = None) -> str:
-    """mapl's version plus the git commit of the checkout (of `at`, default mapl's own), when there is one,
-    marked `.dirty` when tracked files differ from that commit: a dataset or model made then cannot be
-    remade from the commit alone."""
-    here = at or Path(__file__).resolve().parent
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=here, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-
-    try:
-        sha = git("rev-parse", "--short=12", "HEAD")
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    if not sha:
-        return __version__
-    try:
-        dirty = ".dirty" if git("status", "--porcelain", "--untracked-files=no") else ""
-    except (OSError, subprocess.SubprocessError):
-        dirty = ".unknown"  # status timed out: do not claim a clean tree
-    return f"{__version__}+{sha}{dirty}"
 
 
 def source_fingerprint(source: str) -> str:

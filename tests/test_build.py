@@ -332,7 +332,7 @@ def test_duplicate_rows_are_caught(tmp_path: Path, built) -> None:
 
 def test_code_version_marks_a_checkout_with_uncommitted_changes(tmp_path: Path) -> None:
     from mapl_core import __version__
-    from mapl_core.build import code_version
+    from mapl_core.code_version import code_version
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,

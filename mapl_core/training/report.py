@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def write_model_card(folder: Path, cfg: TrainConfig, outcome: TrainOutcome, base_model: str) -> None:
-    from mapl_core.build import code_version
+    from mapl_core.code_version import code_version
 
     version = code_version()
     summary = {
