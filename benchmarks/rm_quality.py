@@ -205,6 +205,13 @@ def select(cols: dict[str, list], keep) -> dict[str, list]:
     return {k: [v[i] for i in idx] for k, v in cols.items()}
 
 
+def only_names(only: str) -> list[str]:
+    """The variants `--only` selects: a part that is a whole variant name selects that one alone, any other
+    part every variant whose name contains it (so `--only original` also picks the baseline)."""
+    parts = [p.strip() for p in only.split(",") if p.strip()]
+    return [n for n in VARIANTS if any(p == n or (p not in VARIANTS and p in n) for p in parts)]
+
+
 def training_order(levels: list[str], args, seed: int, shares, stages) -> list[int]:
     """Row order of one run, cut to the rows its steps reach (building a dataset of all costs minutes).
     Without stages it is the library's stream (`run.training_stream`), so that a CLI recipe with the same
@@ -431,7 +438,11 @@ def main() -> None:
         action="store_true",
         help="also the inter-variant ablations and the training variants (decided pairs, flipped and mirrored intra)",
     )
-    ap.add_argument("--only", help="run only the variants whose name contains one of these (comma-separated)")
+    ap.add_argument(
+        "--only",
+        help="run only these variants (comma-separated): a whole name selects that variant alone, any other "
+        "part every variant whose name contains it",
+    )
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/rm_quality"))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rm_quality.json"))
     ap.add_argument(
@@ -447,6 +458,8 @@ def main() -> None:
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key) is None and not (key == "only" and args.all_variants):
             setattr(args, key, value)
+    if args.only and not only_names(args.only):
+        ap.error(f"--only {args.only!r} names no variant; the variants: {'; '.join(VARIANTS)}")
 
     from importlib import resources
 
@@ -467,14 +480,11 @@ def main() -> None:
     held_out, groups = held_out_sets(
         tables, mirrored_intra, tuple(args.eval_splits.split(",")), args.eval_per_level
     )
+    chosen = only_names(args.only) if args.only else None
     wanted = [
         n
         for n in VARIANTS
-        if (
-            any(w in n for w in args.only.split(","))
-            if args.only
-            else args.all_variants or n in MAIN + ONE_OFF
-        )
+        if (n in chosen if chosen is not None else args.all_variants or n in MAIN + ONE_OFF)
     ]
     flipped = any(VARIANTS[n].flipped for n in wanted)  # only then re-check every train intra row
     train = comparisons_for(tables, ("original", "intra", "inter"), "both", "train", intra_flipped=flipped)

@@ -58,3 +58,11 @@ def test_a_repeated_run_is_refused(tmp_path: Path) -> None:
     b = record(tmp_path / "b.json", [run(BASE, 0, 0.7)])
     with pytest.raises(SystemExit, match="seed 0 is also in"):
         merge(tmp_path / "m.json", a, b)
+
+
+def test_only_takes_a_whole_name_alone_and_a_part_as_a_substring() -> None:
+    half = "variant: mirrored intra + original on half the rows"
+    assert rmq.only_names(half) == [half]
+    assert rmq.only_names("baseline (original only), " + half) == ["baseline (original only)", half]
+    assert set(rmq.only_names("original")) >= {"baseline (original only)", half}
+    assert rmq.only_names("no such variant") == []
