@@ -458,7 +458,8 @@ def main() -> None:
     for key, value in PRESETS[args.preset].items():
         if getattr(args, key) is None and not (key == "only" and args.all_variants):
             setattr(args, key, value)
-    if args.only and not only_names(args.only):
+    chosen = only_names(args.only) if args.only else None
+    if chosen == []:
         ap.error(f"--only {args.only!r} names no variant; the variants: {'; '.join(VARIANTS)}")
 
     from importlib import resources
@@ -480,7 +481,6 @@ def main() -> None:
     held_out, groups = held_out_sets(
         tables, mirrored_intra, tuple(args.eval_splits.split(",")), args.eval_per_level
     )
-    chosen = only_names(args.only) if args.only else None
     wanted = [
         n
         for n in VARIANTS

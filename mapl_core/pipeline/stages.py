@@ -184,8 +184,8 @@ def policy_folder(model_dir: Path) -> Path:
     """A folder an inference engine can load: a LoRA adapter merged into its base model, once per adapter.
 
     The merge sits beside the adapter (`<output>/merged`) and records the adapter's revision: a policy
-    retrained under the same name gets a new merge instead of the old one. The new merge is written beside
-    and swapped in, so a reader never finds a half-written folder."""
+    retrained under the same name gets a new merge instead of the old one (written by `files.atomic_output`,
+    so a reader never finds a half-written folder)."""
     if not (model_dir / "adapter_config.json").is_file():
         return model_dir
     merged = model_dir.parent / "merged"
@@ -193,19 +193,16 @@ def policy_folder(model_dir: Path) -> Path:
     marker = merged / "merged_from.json"
     if marker.is_file() and json.loads(marker.read_text()) == source:
         return merged
-    import shutil
-
     from peft import AutoPeftModelForCausalLM
     from transformers import AutoTokenizer
 
-    staging = merged.with_name("merged.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
+    from mapl_core.files import atomic_output
+
     model = AutoPeftModelForCausalLM.from_pretrained(str(model_dir)).merge_and_unload()
-    model.save_pretrained(str(staging))
-    AutoTokenizer.from_pretrained(str(model_dir)).save_pretrained(str(staging))
-    (staging / "merged_from.json").write_text(json.dumps(source))
-    shutil.rmtree(merged, ignore_errors=True)
-    staging.rename(merged)
+    with atomic_output(merged) as tmp:
+        model.save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(model_dir)).save_pretrained(str(tmp))
+        (tmp / "merged_from.json").write_text(json.dumps(source))
     return merged
 
 

@@ -212,6 +212,7 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
         raise TrainingDataRejected(f"no training comparisons in {cfg.data} for levels {cfg.levels.active()}")
 
     path = resolve_training_model(cfg.model, cfg.kind)
+    revision = model_revision(path)  # keys the reference log-probs and the checkpoints' run
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -244,7 +245,7 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
         )
         keys = {
             name: ref_cache_key(
-                model_revision(path),
+                revision,
                 f"{data_version}|{name}|{selection}",
                 tokenizer,
                 cfg.max_length,
@@ -257,7 +258,7 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
     trainer.train_dataset = trainer.train_dataset.select(stream_rows(cfg, train_comps, table_comps, args))
     resume = resumable_checkpoint(
-        checkpoints, {"config": cfg.config_hash(), "data": versions, "model": model_revision(path)}
+        checkpoints, {"config": cfg.config_hash(), "data": versions, "model": revision}
     )
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
@@ -277,10 +278,6 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     metrics = level_metrics(trainer.model, eval_columns, tokenizer.pad_token_id, scorer) if eval_comps else {}
 
     model_dir = output / "model"
-    staging = output / "model.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    trainer.save_model(str(staging))
-    tokenizer.save_pretrained(str(staging))
     outcome = TrainOutcome(
         output=output,
         model_dir=model_dir,
@@ -299,10 +296,11 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
         ref_cache_hit=getattr(trainer, "ref_cache_hits", {}).get("train"),
         log_history=list(trainer.state.log_history),
     )
+    from mapl_core.files import atomic_output
     from mapl_core.training.report import write_model_card
 
-    write_model_card(staging, cfg, outcome, path)
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    staging.rename(model_dir)
+    with atomic_output(model_dir) as staging:
+        trainer.save_model(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        write_model_card(staging, cfg, outcome, path)
     return outcome
