@@ -18,7 +18,7 @@ from mapl_core.build import build
 from mapl_core.config import BuildConfig, IngestConfig
 from mapl_core.storage.delta_tables import DatasetStore
 from mapl_core.training.config import LevelWeights, TrainConfig
-from mapl_core.training.run import TrainingDataRejected, train
+from mapl_core.training.run import TrainingDataRejected, train, training_code
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,6 +153,14 @@ def test_checkpoints_of_another_recipe_under_the_same_name_are_not_resumed(
     assert first.resumed_from is None and first.steps == 2
     again = train(cfg, DatasetStore(root), output=out)  # the same run: its last checkpoint, nothing to train
     assert again.resumed_from and again.resumed_from.endswith("checkpoint-2")
+    record = out / "checkpoints" / "run.json"
+    assert json.loads(record.read_text())["code"] == training_code()
+    # checkpoints written by other training code (the record an earlier mapl left) are another run too
+    record.write_text(json.dumps({**json.loads(record.read_text()), "code": "0" * 16}))
+    with caplog.at_level("WARNING"):
+        recoded = train(cfg, DatasetStore(root), output=out)
+    assert recoded.resumed_from is None and recoded.steps == 2 and "code differs" in caplog.text
+    caplog.clear()
     changed = cfg.model_copy(update={"learning_rate": 1e-2})
     with caplog.at_level("WARNING"):
         other = train(changed, DatasetStore(root), output=out)
@@ -160,8 +168,8 @@ def test_checkpoints_of_another_recipe_under_the_same_name_are_not_resumed(
     assert (
         other.metrics["original"]["loss"] != first.metrics["original"]["loss"]
     )  # it trained, at the new rate
-    assert json.loads((out / "checkpoints" / "run.json").read_text())["config"] == changed.config_hash()
-    (out / "checkpoints" / "run.json").unlink()  # checkpoints nobody recorded are not trusted either
+    assert json.loads(record.read_text())["config"] == changed.config_hash()
+    record.unlink()  # checkpoints nobody recorded are not trusted either
     assert train(changed, DatasetStore(root), output=out).resumed_from is None
 
 

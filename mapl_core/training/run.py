@@ -156,6 +156,14 @@ def last_checkpoint(folder: Path) -> str | None:
     return str(ckpts[-1]) if ckpts else None
 
 
+def training_code() -> str:
+    """The digest of the code a training runs (the pipeline's train stage key holds the same)."""
+    from mapl_core.pipeline.code_digest import code_digest
+    from mapl_core.pipeline.keys import STAGE_CODE
+
+    return code_digest(*STAGE_CODE["train"])
+
+
 def resumable_checkpoint(checkpoints: Path, run: dict[str, Any]) -> str | None:
     """The last checkpoint under `checkpoints` if the same run wrote it, else None.
 
@@ -163,7 +171,8 @@ def resumable_checkpoint(checkpoints: Path, run: dict[str, Any]) -> str | None:
     under the same name finds the old run's checkpoints there. Resuming from them would train the new recipe
     on from the old weights, or not at all when the old run had reached max_steps, and save that under the new
     model card. So `run.json` records what the checkpoints belong to (recipe hash, table versions, model
-    revision); checkpoints of any other run, or of an unrecorded one, are removed, with a warning, and the
+    revision, and the training code's digest: a changed objective or row draw under an unchanged recipe is
+    another run too, and the pipeline's train stage reruns for it); checkpoints of any other run, or of an unrecorded one, are removed, with a warning, and the
     run starts from step 0."""
     recorded = checkpoints / "run.json"
     previous = json.loads(recorded.read_text()) if recorded.is_file() else None
@@ -258,7 +267,8 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
     trainer.train_dataset = trainer.train_dataset.select(stream_rows(cfg, train_comps, table_comps, args))
     resume = resumable_checkpoint(
-        checkpoints, {"config": cfg.config_hash(), "data": versions, "model": revision}
+        checkpoints,
+        {"config": cfg.config_hash(), "data": versions, "model": revision, "code": training_code()},
     )
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
