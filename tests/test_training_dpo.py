@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from devices import ids_tensor, on_device
 
 from mapl_core.training.dpo import MaplDPOTrainer, ref_cache_key
 from mapl_core.training.encoding import encode_comparisons
@@ -61,7 +62,7 @@ def test_zero_lambdas_give_trl_stock_dpo_loss_and_gradients(tables, tiny: Path, 
             p.add_(0.02 * torch.randn_like(p))
     rows = [ours.train_dataset[i] for i in range(len(cols["level"]))]
     model.zero_grad()
-    loss = ours.compute_loss(model, ours.data_collator(rows))
+    loss = ours.compute_loss(model, on_device(ours.data_collator(rows), model))
     loss.backward()
     mine = grads(model)
 
@@ -83,8 +84,11 @@ def test_zero_lambdas_give_trl_stock_dpo_loss_and_gradients(tables, tiny: Path, 
         assert (a[:sa], a[sa:], b[sb:]) == tuple(
             tokenized[j][k] for k in ("prompt_ids", "chosen_ids", "rejected_ids")
         )
-    batch = stock.data_collator(
-        [{k: t[k] for k in ("prompt_ids", "chosen_ids", "rejected_ids")} for t in tokenized]
+    batch = on_device(
+        stock.data_collator(
+            [{k: t[k] for k in ("prompt_ids", "chosen_ids", "rejected_ids")} for t in tokenized]
+        ),
+        model,
     )
     model.zero_grad()
     stock_loss = stock.compute_loss(model, batch)
@@ -126,7 +130,7 @@ def test_dpo_training_lowers_every_level_and_the_saved_policy_reloads(
     def level_losses() -> dict[str, float]:
         model.eval()
         with torch.no_grad():
-            trainer.compute_loss(model, trainer.data_collator(rows))
+            trainer.compute_loss(model, on_device(trainer.data_collator(rows), model))
         return {lv: trainer._metrics["eval"][f"{lv}_loss"][-1] for lv in LEVELS}
 
     before = level_losses()
@@ -135,7 +139,7 @@ def test_dpo_training_lowers_every_level_and_the_saved_policy_reloads(
     for lv in LEVELS:
         assert after[lv] < before[lv], (lv, before[lv], after[lv])
     trainer.save_model(str(tmp_path / "saved"))
-    again = AutoModelForCausalLM.from_pretrained(tmp_path / "saved", dtype=torch.float32)
-    ids = torch.tensor([cols["seq_ids"][0][0]])
+    again = AutoModelForCausalLM.from_pretrained(tmp_path / "saved", dtype=torch.float32).to(model.device)
+    ids = ids_tensor(cols["seq_ids"][0][0], model)
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, again(input_ids=ids).logits, atol=1e-5)

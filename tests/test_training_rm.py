@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from devices import ids_tensor, on_device
 
 from mapl_core.training.encoding import ComparisonCollator, SideEncoder, encode_comparisons
 from mapl_core.training.examples import comparisons_for, decided_inter, sample_per_level
@@ -119,7 +120,9 @@ def test_zero_lambdas_give_trl_stock_reward_loss_and_gradients(tables, tiny: Pat
     cols, _ = encode_comparisons(original + others, tok, max_length=256)
     assert {LEVELS[lv] for lv in cols["level"]} == set(LEVELS)
     mapl = trainer_for(model, tok, cols, tmp_path, weights={"original": 1.0, "intra": 0.0, "inter": 0.0})
-    batch = mapl.data_collator([{k: cols[k][i] for k in cols} for i in range(len(cols["level"]))])
+    batch = on_device(
+        mapl.data_collator([{k: cols[k][i] for k in cols} for i in range(len(cols["level"]))]), model
+    )
     model.zero_grad()
     loss = mapl.compute_loss(model, batch)
     loss.backward()
@@ -131,8 +134,11 @@ def test_zero_lambdas_give_trl_stock_reward_loss_and_gradients(tables, tiny: Pat
         model=model, processing_class=tok, train_dataset=Dataset.from_dict(stock_rows),
         args=RewardConfig(output_dir=str(tmp_path / "stock"), bf16=False, gradient_checkpointing=False, report_to=[]),
     )  # fmt: skip
-    stock_batch = DataCollatorForPreference(tok.pad_token_id)(
-        [{k: v[i] for k, v in stock_rows.items()} for i in range(4)]
+    stock_batch = on_device(
+        DataCollatorForPreference(tok.pad_token_id)(
+            [{k: v[i] for k, v in stock_rows.items()} for i in range(4)]
+        ),
+        model,
     )
     model.zero_grad()
     stock_loss = stock.compute_loss(model, stock_batch)
@@ -151,13 +157,17 @@ def test_each_level_loss_is_the_formula_on_the_models_scores(tables, tiny: Path,
     cols, _ = encode_comparisons(picked, tok, max_length=256)
     trainer = trainer_for(model, tok, cols, tmp_path, weights={"original": 1.0, "intra": 0.5, "inter": 2.0,
                                                                 "inter_margin": 2.0})  # fmt: skip
-    batch = trainer.data_collator([{k: cols[k][i] for k in cols} for i in range(len(picked))])
+    batch = on_device(
+        trainer.data_collator([{k: cols[k][i] for k in cols} for i in range(len(picked))]), model
+    )
     model.eval()
     with torch.no_grad():
         loss = trainer.compute_loss(model, batch)
         by_hand = {}
         for i, c in enumerate(picked):  # each sequence scored alone, without padding
-            scores = [float(model(input_ids=torch.tensor([ids])).logits[0, 0]) for ids in cols["seq_ids"][i]]
+            scores = [
+                float(model(input_ids=ids_tensor(ids, model)).logits[0, 0]) for ids in cols["seq_ids"][i]
+            ]
             margin = sum(coef * s for coef, s in zip(cols["coefs"][i], scores, strict=True))
             by_hand[c.level] = -math.log(1 / (1 + math.exp(-margin)))
     metrics = trainer._metrics["eval"]
@@ -188,8 +198,9 @@ def test_training_lowers_every_level_and_the_saved_model_scores_the_same(
     assert {"original_loss", "intra_accuracy", "inter_loss", "inter_margin_accuracy"} <= logged
     trainer.save_model(str(tmp_path / "saved"))
     again = AutoModelForSequenceClassification.from_pretrained(tmp_path / "saved", dtype=torch.float32)
+    again.to(model.device)
     collate = ComparisonCollator(tok.pad_token_id)
-    batch = collate([{k: cols[k][i] for k in cols} for i in range(8)])
+    batch = on_device(collate([{k: cols[k][i] for k in cols} for i in range(8)]), model)
     model.eval()
     with torch.no_grad():
         assert torch.allclose(sequence_scores(model, batch), sequence_scores(again, batch), atol=1e-5)
