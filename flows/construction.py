@@ -40,7 +40,12 @@ def task_batch_map(window: int):
 
 @flow(name="mapl-construct", log_prints=True)
 def construct_flow(
-    cfg: BuildConfig, root: str, original: str, workers: int = 2, on_task_runner: bool = False
+    cfg: BuildConfig,
+    root: str,
+    original: str,
+    workers: int = 2,
+    on_task_runner: bool = False,
+    refresh: bool = False,
 ) -> dict[str, Any]:
     """Instruction-combination sampling over `original` (`name@version`) → intra, inter, comparisons."""
     from data_contracts import CONTRACTS
@@ -48,7 +53,7 @@ def construct_flow(
     name, _, version = original.partition("@")
     batch_map = task_batch_map(window=2 * workers) if on_task_runner else None
     return stages.construct_stage(cfg, DatasetStore(root), CONTRACTS, (name, int(version)), workers=workers,
-                                  batch_map=batch_map)  # fmt: skip
+                                  batch_map=batch_map, refresh=refresh)  # fmt: skip
 
 
 def dask_runner(workers: int):

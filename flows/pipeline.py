@@ -27,6 +27,23 @@ from tasks.stages import stage_task, table_asset
 
 DEFAULT_CONFIG = str(REPO_ROOT / "configs" / "pipeline_small.yaml")
 LEVELS = ("original", "intra", "inter", "inter_margin")
+# the stages `refresh` runs again although the cache holds them; what follows reruns where its inputs changed
+REFRESHABLE = ("ingest", "construct", "train", "evaluate")
+
+
+def refresh_set(stages: list[str] | None) -> frozenset[str]:
+    """The stages to run again whatever their cache holds, or a ValueError naming the unknown ones."""
+    unknown = sorted(set(stages or ()) - set(REFRESHABLE))
+    if unknown:
+        raise ValueError(
+            f"cannot refresh {', '.join(unknown)}: the cached stages are {', '.join(REFRESHABLE)}"
+        )
+    return frozenset(stages or ())
+
+
+def _fresh(refresh: bool) -> dict[str, Any]:
+    """Task options under which Prefect computes the task again and overwrites its cached result."""
+    return {"refresh_cache": True} if refresh else {}
 
 
 def load_config(config: str | dict[str, Any]) -> PipelineConfig:
@@ -37,12 +54,13 @@ def load_config(config: str | dict[str, Any]) -> PipelineConfig:
     )
 
 
-def _ingest(cfg: PipelineConfig, root: str) -> dict[str, Any]:
+def _ingest(cfg: PipelineConfig, root: str, refresh: bool = False) -> dict[str, Any]:
     b = cfg.build
     assets = [table_asset(root, f"{b.name}_original", "valid preference pairs, with their split"),
               table_asset(root, f"{b.name}_quarantine", "source rows rejected at ingest, with the reason")]  # fmt: skip
-    run = stage_task(T.ingest, root, lambda p: ingest_key(p["cfg"]), assets, task_run_name="ingest")
-    return run(b, root, cfg.name)
+    run = stage_task(T.ingest, root, lambda p: ingest_key(p["cfg"]), assets, task_run_name="ingest",
+                     **_fresh(refresh))  # fmt: skip
+    return run(b, root, cfg.name, refresh)
 
 
 def _propose(cfg: PipelineConfig, root: str, original: str) -> dict[str, Any]:
@@ -51,12 +69,12 @@ def _propose(cfg: PipelineConfig, root: str, original: str) -> dict[str, Any]:
     return run(cfg.build, root, original, cfg.name)
 
 
-def _construct(cfg: PipelineConfig, root: str, original: str) -> dict[str, Any]:
+def _construct(cfg: PipelineConfig, root: str, original: str, refresh: bool = False) -> dict[str, Any]:
     on_dask = cfg.task_runner == "dask"
     sub = (
         construct_flow.with_options(task_runner=dask_runner(cfg.dask_workers)) if on_dask else construct_flow
     )
-    record = sub(cfg.build, root, original, cfg.dask_workers if on_dask else cfg.workers, on_dask)
+    record = sub(cfg.build, root, original, cfg.dask_workers if on_dask else cfg.workers, on_dask, refresh)
     publish_tables(cfg.name, "instruction-combination sampling", record, root, read=[original])
     if not record["reused"]:  # newly committed: record them as materialized assets (lineage in the UI)
         assets = [table_asset(root, name, "MAPL comparison rows") for name in record["tables"]]
@@ -66,20 +84,23 @@ def _construct(cfg: PipelineConfig, root: str, original: str) -> dict[str, Any]:
     return record
 
 
-def _train(cfg: PipelineConfig, root: str, role: str, data_versions: dict[str, int]) -> dict[str, Any]:
+def _train(cfg: PipelineConfig, root: str, role: str, data_versions: dict[str, int],
+           refresh: bool = False) -> dict[str, Any]:  # fmt: skip
     tcfg = cfg.trainings()[role]
     model_dir = Path(root).resolve() / "models" / tcfg.name / "model"
     asset = T.Asset(key=f"file://{model_dir}", properties=T.AssetProperties(name=tcfg.name, description=role))
     run = stage_task(T.train, root, lambda p: train_key(p["cfg"], p["data_versions"]), [asset],
-                     task_run_name=f"train {role}")  # fmt: skip
-    return run(tcfg, root, data_versions, role, cfg.name)
+                     task_run_name=f"train {role}", **_fresh(refresh))  # fmt: skip
+    return run(tcfg, root, data_versions, role, cfg.name, refresh)
 
 
-def _evaluate(cfg: PipelineConfig, root: str, label: str, model: str) -> dict[str, Any]:
+def _evaluate(
+    cfg: PipelineConfig, root: str, label: str, model: str, refresh: bool = False
+) -> dict[str, Any]:
     def key(p: dict[str, Any]) -> str:
         return stage_key("evaluate", model=model_revision(p["model"]), cfg=p["cfg"].model_dump(mode="json"))
 
-    run = stage_task(T.evaluate, root, key, task_run_name=f"evaluate {label}")
+    run = stage_task(T.evaluate, root, key, task_run_name=f"evaluate {label}", **_fresh(refresh))
     return run(model, cfg.evaluation, root, label, cfg.name)
 
 
@@ -131,17 +152,20 @@ def _markdown(cfg: PipelineConfig, tables: dict[str, int], trained: dict, rows: 
 
 
 @flow(name="mapl-pipeline", log_prints=True)
-def mapl_pipeline(config: str | dict[str, Any] = DEFAULT_CONFIG, data_root: str = ".mapl") -> dict[str, Any]:
-    """Build MAPL data from a preference dataset, train reward models and policies, evaluate baseline vs MAPL."""
+def mapl_pipeline(config: str | dict[str, Any] = DEFAULT_CONFIG, data_root: str = ".mapl",
+                  refresh: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Build MAPL data from a preference dataset, train reward models and policies, evaluate baseline vs MAPL.
+    `refresh` names stages to run again although their cache holds them (`REFRESHABLE`)."""
+    fresh = refresh_set(refresh)
     cfg = load_config(config)
     root = str(Path(data_root).resolve())
     log = get_run_logger()
     b = cfg.build
 
-    ingested = _ingest(cfg, root)
+    ingested = _ingest(cfg, root, "ingest" in fresh)
     original = f"{b.name}_original@{ingested['tables'][f'{b.name}_original']}"
     _propose(cfg, root, original)
-    constructed = _construct(cfg, root, original)
+    constructed = _construct(cfg, root, original, "construct" in fresh)
     tables = {
         **{n: v for n, v in ingested["tables"].items() if n.endswith("_original")},
         **constructed["tables"],
@@ -149,15 +173,16 @@ def mapl_pipeline(config: str | dict[str, Any] = DEFAULT_CONFIG, data_root: str 
     stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")(root, tables, cfg.name)
     data_versions = {name.removeprefix(f"{b.name}_"): v for name, v in tables.items()}
 
-    trained = {role: _train(cfg, root, role, data_versions) for role in cfg.trainings()}
+    trained = {role: _train(cfg, root, role, data_versions, "train" in fresh) for role in cfg.trainings()}
     evals: dict[str, dict] = {}
     if cfg.evaluation is not None and cfg.policy is not None:
         policies = {"baseline": trained.get("policy_baseline"), "mapl": trained["policy"]}
         if cfg.evaluation.base_model:
-            evals["base"] = _evaluate(cfg, root, "base", resolve_training_model(cfg.policy.model, "dpo"))
+            base_model = resolve_training_model(cfg.policy.model, "dpo")
+            evals["base"] = _evaluate(cfg, root, "base", base_model, "evaluate" in fresh)
         for label, record in policies.items():
             if record is not None:
-                evals[label] = _evaluate(cfg, root, label, record["model_dir"])
+                evals[label] = _evaluate(cfg, root, label, record["model_dir"], "evaluate" in fresh)
 
     rows = comparison(trained, evals)
     publish_comparison(cfg.name, rows, _markdown(cfg, tables, trained, rows))

@@ -52,21 +52,26 @@ def data_versions(root: str, build_name: str, inputs: list[str]) -> dict[str, in
 
 
 @flow(name="mapl-stage-ingest", log_prints=True)
-def ingest_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl") -> dict[str, Any]:
+def ingest_flow(
+    config: str = DEFAULT_CONFIG, data_root: str = ".mapl", refresh: bool = False
+) -> dict[str, Any]:
     """Ingest the recipe's source into the original and quarantine tables."""
     cfg, root = load_config(config), str(Path(data_root).resolve())
-    return _ingest(cfg, root)
+    return _ingest(cfg, root, refresh)
 
 
 @flow(name="mapl-stage-build", log_prints=True)
 def build_flow(
-    config: str = DEFAULT_CONFIG, data_root: str = ".mapl", inputs: list[str] | None = None
+    config: str = DEFAULT_CONFIG,
+    data_root: str = ".mapl",
+    inputs: list[str] | None = None,
+    refresh: bool = False,
 ) -> dict:
     """Prompt-condition generation and instruction-combination sampling over an original table version."""
     cfg, root = load_config(config), str(Path(data_root).resolve())
     original = _original(root, cfg.build.name, inputs or [])
     _propose(cfg, root, original)
-    constructed = _construct(cfg, root, original)
+    constructed = _construct(cfg, root, original, refresh)
     name, version = parse_ref(original)
     tables = {name: version, **constructed["tables"]}
     stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")(root, tables, cfg.name)
@@ -74,9 +79,8 @@ def build_flow(
 
 
 @flow(name="mapl-stage-train", log_prints=True)
-def train_flow(
-    config: str = DEFAULT_CONFIG, data_root: str = ".mapl", role: str = "rm", inputs: list[str] | None = None
-) -> dict[str, Any]:
+def train_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl", role: str = "rm",
+               inputs: list[str] | None = None, refresh: bool = False) -> dict[str, Any]:  # fmt: skip
     """Train one model of the recipe (rm, rm_baseline, policy, policy_baseline) on chosen table versions."""
     cfg, root = load_config(config), str(Path(data_root).resolve())
     if role not in cfg.trainings():
@@ -84,17 +88,17 @@ def train_flow(
     versions = data_versions(root, cfg.build.name, inputs or [])
     tables = {f"{cfg.build.name}_{k}": v for k, v in versions.items()}
     stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")(root, tables, cfg.name)
-    return _train(cfg, root, role, versions)
+    return _train(cfg, root, role, versions, refresh)
 
 
 @flow(name="mapl-stage-evaluate", log_prints=True)
 def evaluate_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl", model: str = "default",
-                  label: str = "policy") -> dict[str, Any]:  # fmt: skip
+                  label: str = "policy", refresh: bool = False) -> dict[str, Any]:  # fmt: skip
     """IFEval-style evaluation of one policy folder (or 'default', the untrained policy)."""
     cfg, root = load_config(config), str(Path(data_root).resolve())
     if cfg.evaluation is None:
         raise ValueError("this recipe has no evaluation section")
-    return _evaluate(cfg, root, label, model)
+    return _evaluate(cfg, root, label, model, refresh)
 
 
 STAGE_FLOWS = {"ingest": ingest_flow, "build": build_flow, "train": train_flow, "evaluate": evaluate_flow}

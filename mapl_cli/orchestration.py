@@ -85,6 +85,14 @@ def run_command(
     task_runner: Annotated[
         str | None, typer.Option(help="Override the recipe: 'default' or 'dask' (construction on Dask).")
     ] = None,
+    refresh: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--refresh",
+            help="Run this stage again although the cache holds it: ingest, construct, train or evaluate "
+            "(repeatable). The stages after it rerun where their inputs changed.",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole pipeline: ingest → conditions → sampling → contracts → train RM → train DPO → evaluate.
 
@@ -103,10 +111,16 @@ def run_command(
     except (OSError, ValidationError) as exc:
         err.print(f"[bold red]error:[/] invalid pipeline recipe {config}: {exc}")
         raise typer.Exit(2) from None
-    from flows.pipeline import mapl_pipeline
+    from flows.pipeline import mapl_pipeline, refresh_set
 
+    try:
+        refresh_set(refresh)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] --refresh: {exc}")
+        raise typer.Exit(2) from None
     t0 = time.perf_counter()
-    state = mapl_pipeline(config=cfg.model_dump(mode="json"), data_root=str(root), return_state=True)
+    state = mapl_pipeline(config=cfg.model_dump(mode="json"), data_root=str(root), refresh=refresh or [],
+                          return_state=True)  # fmt: skip
     run_id = str(state.state_details.flow_run_id)
     try:
         result = state.result()
@@ -126,6 +140,9 @@ def stage_command(
     ] = None,
     role: Annotated[str, typer.Option(help="train: rm, rm_baseline, policy or policy_baseline.")] = "rm",
     model: Annotated[str, typer.Option(help="evaluate: a policy folder, or 'default'.")] = "default",
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Run the stage again although the cache holds it.")
+    ] = False,
 ) -> None:
     """Run one stage alone (cached like the same stage in `mapl run`), against chosen input versions."""
     if stage not in STAGES:
@@ -137,7 +154,7 @@ def stage_command(
 
     from flows.stages import STAGE_FLOWS
 
-    params: dict[str, Any] = {"config": str(config), "data_root": str(root)}
+    params: dict[str, Any] = {"config": str(config), "data_root": str(root), "refresh": refresh}
     if stage in ("build", "train"):
         params["inputs"] = list(input or [])
     if stage == "train":

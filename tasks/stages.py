@@ -40,11 +40,11 @@ def _note_assets(root: str, record: dict[str, Any]) -> None:
                                                    "stage_key": record.get("key")})  # fmt: skip
 
 
-def ingest(cfg: BuildConfig, root: str, pipeline: str) -> dict[str, Any]:
+def ingest(cfg: BuildConfig, root: str, pipeline: str, refresh: bool = False) -> dict[str, Any]:
     """Ingest: the source's valid pairs → `<name>_original`, bad rows with reasons → `<name>_quarantine`."""
     from data_contracts import CONTRACTS
 
-    record = stages.ingest_stage(cfg, DatasetStore(root), CONTRACTS)
+    record = stages.ingest_stage(cfg, DatasetStore(root), CONTRACTS, refresh)
     _note_assets(root, record)
     publish_tables(pipeline, "ingest", record, root, read=[])
     return record
@@ -69,12 +69,11 @@ def contracts(root: str, tables: dict[str, int], pipeline: str) -> dict[str, Any
     return gate
 
 
-def train(
-    cfg: TrainConfig, root: str, data_versions: dict[str, int], role: str, pipeline: str
-) -> dict[str, Any]:
+def train(cfg: TrainConfig, root: str, data_versions: dict[str, int], role: str, pipeline: str,
+          refresh: bool = False) -> dict[str, Any]:  # fmt: skip
     """Train a reward model or a DPO policy (MAPL objectives on TRL) on pinned table versions."""
     output = Path(root).resolve() / "models" / cfg.name
-    record = stages.train_stage(cfg, DatasetStore(root), data_versions, output)
+    record = stages.train_stage(cfg, DatasetStore(root), data_versions, output, refresh)
     add_asset_metadata(f"file://{record['model_dir']}", {"steps": record["steps"], "data": data_versions,
                                                          "metrics": record["metrics"]})  # fmt: skip
     publish_training(pipeline, role, record)

@@ -121,6 +121,36 @@ def test_rerun_after_a_failure_executes_only_what_failed(prefect_server, tiny, t
         and states["train policy"] == "Completed"
     )
 
+    # --refresh train: both trainings run again from step 0 (not their finished checkpoints); no table changes
+    calls.clear()
+    fresh = mapl_pipeline(config=recipe, data_root=str(tmp_path), refresh=["train"], return_state=True)
+    trained = fresh.result()["trained"]
+    assert calls == ["rm-t", "dpo-t"] and _versions(tmp_path) == versions
+    assert all(t["resumed_from"] is None and t["steps"] == 2 for t in trained.values())
+    states = _task_states(fresh.state_details.flow_run_id)
+    assert states["ingest"] == "Cached" and states["train rm"] == "Completed"
+
+    # --refresh construct: new versions of the constructed tables, equal to the old ones (deterministic);
+    # training reruns because its inputs changed, the original table stays
+    calls.clear()
+    rebuilt = mapl_pipeline(config=recipe, data_root=str(tmp_path), refresh=["construct"]).get("tables")
+    after = _versions(tmp_path)
+    assert after["t_original"] == versions["t_original"] and calls == ["rm-t", "dpo-t"]
+    store = DatasetStore(tmp_path)
+    for name in ("t_intra", "t_inter", "t_inter_comparisons"):
+        assert after[name] == [*versions[name], versions[name][-1] + 1] and rebuilt[name] == after[name][-1]
+        assert store.to_pandas(f"{name}@{after[name][-1]}").equals(
+            store.to_pandas(f"{name}@{after[name][-2]}")
+        )
+
+
+def test_refresh_names_only_stages_that_cache() -> None:
+    from flows.pipeline import refresh_set
+
+    assert refresh_set(["train", "construct"]) == {"train", "construct"} and refresh_set(None) == set()
+    with pytest.raises(ValueError, match="cannot refresh contracts, propose"):
+        refresh_set(["propose", "train", "contracts"])
+
 
 def test_only_transient_failures_are_retried(prefect_server, tmp_path) -> None:
     from prefect import flow

@@ -102,12 +102,18 @@ def test_stage_commands_run_against_pinned_input_versions(server, tiny, tmp_path
     assert first.returncode == 0, first.stderr
     assert _json_tail(first.stdout)["tables"] == {"t_original": 0, "t_quarantine": 0}
     _mapl(["stage", "ingest", "--config", str(recipe)], env)  # cached: no new version
+    refreshed = _mapl(["stage", "ingest", "--config", str(recipe), "--refresh"], env)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert _json_tail(refreshed.stdout)["tables"] == {"t_original": 1, "t_quarantine": 1}  # ingested again
+    unknown = _mapl(["run", "--config", str(recipe), "--refresh", "contracts"], env)
+    assert unknown.returncode == 2 and "cannot refresh contracts" in unknown.stderr
     built = _mapl(["stage", "build", "--config", str(recipe), "--input", "original@0"], env)
     assert built.returncode == 0, built.stderr
     record = _json_tail(built.stdout)
     assert record["input"] == "t_original@0" and record["tables"]["t_intra"] == 0
     store = DatasetStore(tmp_path / "root")
-    assert [v.version for v in store.versions("t_original")] == [0]
+    assert [v.version for v in store.versions("t_original")] == [0, 1]
+    assert store.to_pandas("t_original@1").equals(store.to_pandas("t_original@0"))
     bad = _mapl(["stage", "build", "--config", str(recipe), "--input", "original@7"], env)
     assert bad.returncode == 1 and "t_original@7" in bad.stderr + bad.stdout
 

@@ -88,11 +88,12 @@ def _record(outcome, key: str, seconds: float) -> Record:
     }
 
 
-def ingest_stage(cfg: BuildConfig, store: DatasetStore, contracts) -> Record:
-    """Source file or hub id → the original and quarantine tables (contract-checked, committed atomically)."""
+def ingest_stage(cfg: BuildConfig, store: DatasetStore, contracts, refresh: bool = False) -> Record:
+    """Source file or hub id → the original and quarantine tables (contract-checked, committed atomically).
+    `refresh` ingests again even when the latest versions carry this run's key."""
     key = ingest_key(cfg)
     names = [table_name(cfg, k) for k in INGEST_KINDS]
-    if (found := reusable(store, names, key)) is not None:
+    if not refresh and (found := reusable(store, names, key)) is not None:
         return {"key": key, **found, "seconds": 0.0, "reused": True}
     t0 = time.perf_counter()
     outcome = build(cfg, store, contracts, stage="ingest", metadata={"stage_key": key})
@@ -131,12 +132,14 @@ def construct_stage(
     workers: int = 1,
     batch_map: Callable[[Iterator], Iterator] | None = None,
     progress: Callable[[int], None] | None = None,
+    refresh: bool = False,
 ) -> Record:
     """Prompt-condition generation (model proposals, when configured) and instruction-combination sampling
-    over a committed original table version → the intra, inter and comparison tables."""
+    over a committed original table version → the intra, inter and comparison tables (`refresh`: built and
+    committed again even when the latest versions carry this run's key)."""
     key = construct_key(cfg, original)
     names = [table_name(cfg, k) for k in CONSTRUCT_KINDS]
-    if (found := reusable(store, names, key)) is not None:
+    if not refresh and (found := reusable(store, names, key)) is not None:
         return {"key": key, **found, "seconds": 0.0, "reused": True, "input": f"{original[0]}@{original[1]}"}
     t0 = time.perf_counter()
     outcome = build(cfg, store, contracts, workers=workers, stage="construct", original=original,
@@ -160,12 +163,14 @@ def contract_gate(store: DatasetStore, tables: dict[str, int]) -> Record:
     return {"tables": rows}
 
 
-def train_stage(cfg: TrainConfig, store: DatasetStore, data_versions: dict[str, int], output: Path) -> Record:
-    """A reward model or a policy on pinned table versions; a re-run resumes from the last checkpoint."""
+def train_stage(cfg: TrainConfig, store: DatasetStore, data_versions: dict[str, int], output: Path,
+                refresh: bool = False) -> Record:  # fmt: skip
+    """A reward model or a policy on pinned table versions; a re-run resumes from the same run's last
+    checkpoint (`refresh`: trains from step 0)."""
     from mapl_core.training.run import train
 
     cfg = cfg.model_copy(update={"data_versions": data_versions})
-    outcome = train(cfg, store, output)
+    outcome = train(cfg, store, output, fresh=refresh)
     return {
         "key": train_key(cfg, data_versions),
         "kind": cfg.kind,

@@ -164,7 +164,7 @@ def training_code() -> str:
     return code_digest(*STAGE_CODE["train"])
 
 
-def resumable_checkpoint(checkpoints: Path, run: dict[str, Any]) -> str | None:
+def resumable_checkpoint(checkpoints: Path, run: dict[str, Any], fresh: bool = False) -> str | None:
     """The last checkpoint under `checkpoints` if the same run wrote it, else None.
 
     A model folder is named by the recipe's `name`, so a changed recipe (or new data, or another base model)
@@ -173,18 +173,19 @@ def resumable_checkpoint(checkpoints: Path, run: dict[str, Any]) -> str | None:
     model card. So `run.json` records what the checkpoints belong to (recipe hash, table versions, model
     revision, and the training code's digest: a changed objective or row draw under an unchanged recipe is
     another run too, and the pipeline's train stage reruns for it); checkpoints of any other run, or of an unrecorded one, are removed, with a warning, and the
-    run starts from step 0."""
+    run starts from step 0. `fresh` discards them whoever wrote them (a refresh asked for by the user)."""
     recorded = checkpoints / "run.json"
     previous = json.loads(recorded.read_text()) if recorded.is_file() else None
     last = last_checkpoint(checkpoints)
-    if last is not None and previous == run:
+    if last is not None and previous == run and not fresh:
         return last
     if last is not None:
-        why = (
-            "no run.json records theirs"
-            if previous is None
-            else ", ".join(k for k in run if previous.get(k) != run[k]) + " differs"
-        )
+        if fresh:
+            why = "a fresh run was asked for"
+        elif previous is None:
+            why = "no run.json records theirs"
+        else:
+            why = ", ".join(k for k in run if previous.get(k) != run[k]) + " differs"
         log.warning("%s holds checkpoints of another run (%s): starting from step 0", checkpoints, why)
         for old in checkpoints.glob("checkpoint-*"):
             shutil.rmtree(old)
@@ -193,7 +194,11 @@ def resumable_checkpoint(checkpoints: Path, run: dict[str, Any]) -> str | None:
     return None
 
 
-def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> TrainOutcome:
+def train(
+    cfg: TrainConfig, store: DatasetStore, output: Path | None = None, fresh: bool = False
+) -> TrainOutcome:
+    """Train the recipe on its tables into `output` (default `<data root>/models/<name>`), resuming the same
+    run's last checkpoint there unless `fresh`."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
@@ -269,6 +274,7 @@ def train(cfg: TrainConfig, store: DatasetStore, output: Path | None = None) -> 
     resume = resumable_checkpoint(
         checkpoints,
         {"config": cfg.config_hash(), "data": versions, "model": revision, "code": training_code()},
+        fresh,
     )
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
