@@ -170,23 +170,26 @@ def resumable_checkpoint(checkpoints: Path, run: dict[str, Any], fresh: bool = F
     A model folder is named by the recipe's `name`, so a changed recipe (or new data, or another base model)
     under the same name finds the old run's checkpoints there. Resuming from them would train the new recipe
     on from the old weights, or not at all when the old run had reached max_steps, and save that under the new
-    model card. So `run.json` records what the checkpoints belong to (recipe hash, table versions, model
-    revision, and the training code's digest: a changed objective or row draw under an unchanged recipe is
-    another run too, and the pipeline's train stage reruns for it); checkpoints of any other run, or of an unrecorded one, are removed, with a warning, and the
-    run starts from step 0. `fresh` discards them whoever wrote them (a refresh asked for by the user)."""
+    model card. So `run.json` records what the checkpoints belong to: recipe hash, table versions, model
+    revision and the training code's digest (a changed objective or row draw under an unchanged recipe is
+    another run too, and the pipeline's train stage reruns for it). Checkpoints of any other run, or of an
+    unrecorded one, are removed with a warning, and the run starts from step 0. `fresh` (a refresh the user
+    asked for) removes them whoever wrote them."""
     recorded = checkpoints / "run.json"
     previous = json.loads(recorded.read_text()) if recorded.is_file() else None
     last = last_checkpoint(checkpoints)
     if last is not None and previous == run and not fresh:
         return last
-    if last is not None:
-        if fresh:
-            why = "a fresh run was asked for"
-        elif previous is None:
-            why = "no run.json records theirs"
-        else:
-            why = ", ".join(k for k in run if previous.get(k) != run[k]) + " differs"
+    if last is not None and fresh:
+        log.warning("refresh: removing the checkpoints under %s, starting from step 0", checkpoints)
+    elif last is not None:
+        why = (
+            "no run.json records theirs"
+            if previous is None
+            else ", ".join(k for k in run if previous.get(k) != run[k]) + " differs"
+        )
         log.warning("%s holds checkpoints of another run (%s): starting from step 0", checkpoints, why)
+    if last is not None:
         for old in checkpoints.glob("checkpoint-*"):
             shutil.rmtree(old)
     checkpoints.mkdir(parents=True, exist_ok=True)
