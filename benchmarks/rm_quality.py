@@ -27,7 +27,7 @@ the levels separate; minutes on a GPU with `--workers 10`, hours on a small CPU)
 instruction families MiniLM can check, `LEXICAL_FAMILIES`; baseline vs MAPL with mirrored intra rows, 3 seeds
 each, 1000 steps, max length 128 with `truncation: instructions`, a constant learning rate after warm-up, 300
 per level: about 2 h on a 2-core CPU; `--seeds 5` is the 5-seed record that meets the decided-inter target,
-rm_quality_lexical_cpu_1000_instructions_constant_5seeds.json). Any explicit flag overrides its preset value.
+rm_quality_lexical_cpu_1000_instructions_constant_5seeds.json; with seed 5, ..._6seeds.json). Any explicit flag overrides its preset value.
 The lexical preset's build and MAPL arm are also CLI recipes: configs/build_hh_lexical.yaml and
 configs/train_rm_lexical.yaml.
 
