@@ -102,7 +102,9 @@ def bench_rm(
         else:
             t = MaplRewardTrainer(model=model(), args=args, train_dataset=Dataset.from_dict(cols),
                                   processing_class=tok, level_weights={"original": 1.0})  # fmt: skip
-        out[name] = steps * batch / timed_train(t)
+        seconds = timed_train(t)
+        if "warm-up" not in name:
+            out[name] = steps * batch / seconds
     return {"TRL RewardTrainer": (out["stock"] + out["stock again"]) / 2,
             "MAPL RewardTrainer": (out["mapl"] + out["mapl again"]) / 2}  # fmt: skip
 
