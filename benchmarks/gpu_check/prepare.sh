@@ -32,19 +32,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 sys.path.insert(0, "tests")
-from conftest import TABLE_KINDS  # noqa: E402
-from corpus import HH_TEST  # noqa: E402
+from conftest import build_training_tables  # noqa: E402
 
-from mapl_core.build import build  # noqa: E402
-from mapl_core.config import BuildConfig, IngestConfig  # noqa: E402
 from mapl_core.paths import shared_data_dir  # noqa: E402
-from mapl_core.storage.delta_tables import DatasetStore  # noqa: E402
-from mapl_core.training.run import resolve_training_model  # noqa: E402
+from mapl_core.training.run import TABLE_KINDS, resolve_training_model  # noqa: E402
 
 out = Path(sys.argv[1])
 with tempfile.TemporaryDirectory() as tmp:  # the build of tests/conftest.py's `tables` fixture
-    store = DatasetStore(Path(tmp))
-    build(BuildConfig(name="t", source=str(HH_TEST), ingest=IngestConfig(limit=24), batch_size=24), store)
+    store = build_training_tables(Path(tmp))
     for kind in TABLE_KINDS:
         pq.write_table(store.read(f"t_{kind}"), out / "tables" / f"{kind}.parquet")
 shutil.copytree(shared_data_dir(), out / "shared_data")

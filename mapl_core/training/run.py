@@ -178,18 +178,18 @@ def resumable_checkpoint(checkpoints: Path, run: dict[str, Any], fresh: bool = F
     recorded = checkpoints / "run.json"
     previous = json.loads(recorded.read_text()) if recorded.is_file() else None
     last = last_checkpoint(checkpoints)
-    if last is not None and previous == run and not fresh:
-        return last
-    if last is not None and fresh:
-        log.warning("refresh: removing the checkpoints under %s, starting from step 0", checkpoints)
-    elif last is not None:
-        why = (
-            "no run.json records theirs"
-            if previous is None
-            else ", ".join(k for k in run if previous.get(k) != run[k]) + " differs"
-        )
-        log.warning("%s holds checkpoints of another run (%s): starting from step 0", checkpoints, why)
     if last is not None:
+        if previous == run and not fresh:
+            return last
+        if fresh:
+            log.warning("refresh: removing the checkpoints under %s, starting from step 0", checkpoints)
+        else:
+            why = (
+                "no run.json records theirs"
+                if previous is None
+                else ", ".join(k for k in run if previous.get(k) != run[k]) + " differs"
+            )
+            log.warning("%s holds checkpoints of another run (%s): starting from step 0", checkpoints, why)
         for old in checkpoints.glob("checkpoint-*"):
             shutil.rmtree(old)
     checkpoints.mkdir(parents=True, exist_ok=True)
