@@ -82,7 +82,7 @@ VARIANTS = {
     "variant: mirrored intra only": Variant(0.0, 1.0, 0.0, mirrored=True),
     "variant: mirrored intra × 4": Variant(1.0, 4.0, 1.0, mirrored=True),
     "variant: mirrored intra + inter × 2": Variant(1.0, 1.0, 2.0, mirrored=True),
-    "variant: mirrored intra, original at half weight": Variant(0.5, 1.0, 1.0, mirrored=True),
+    "variant: mirrored intra + original at half weight": Variant(0.5, 1.0, 1.0, mirrored=True),
     "variant: mirrored intra + original on half the rows": Variant(
         1.0, 1.0, 1.0, mirrored=True, shares=(("original", 2.0),)
     ),
