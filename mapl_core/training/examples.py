@@ -92,6 +92,31 @@ def decided_inter(df: pd.DataFrame) -> pd.DataFrame:
     return df[df.consistent & (df.degree > 0)]
 
 
+INTER_KINDS = ("decided", "same_instructions", "different_instructions")
+
+
+def inter_kinds(df: pd.DataFrame) -> pd.Series:
+    """What carries the label of each consistent inter row, by row (inconsistent rows are left out):
+
+    - "decided": the chosen response follows strictly more of the combination (`decided_inter`);
+    - "same_instructions": both follow exactly the same instructions, so the checks cancel and only the
+      human label is left;
+    - "different_instructions": each follows a different subset of the same size, so the checks pull both
+      ways and the human label decides.
+
+    A model that reads every check perfectly can only gain over one that does not on the first kind, which
+    bounds what the all-inter column can show (benchmarks/rm_quality.py prints the counts)."""
+    rows = df[df.consistent]
+
+    def kind(r) -> str:
+        if r.degree > 0:
+            return "decided"
+        same = [bool(v) for v in r.follows_chosen] == [bool(v) for v in r.follows_rejected]
+        return "same_instructions" if same else "different_instructions"
+
+    return pd.Series([kind(r) for r in rows.itertuples(index=False)], index=rows.index, dtype=object)
+
+
 def flipped_intra(intra: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
     """Intra rows re-read with the pair's *other* response, kept where the checkers reverse the preference:
     the other response meets the intra conditions with x_l in the place of x_w. Returned with the prompts
