@@ -14,7 +14,8 @@ Three extra held-out columns say whether a model reads the instructions against 
   instructions. On the other consistent rows both follow equally many — the same instructions, or different
   subsets of one size — so the label is the human one alone and no reward model can gain there from the
   instructions. The script prints how many of each the all-inter column holds (`inter_makeup`; on the lexical
-  build 70.5% are decided, on the 25-family build fewer) and what that bounds a perfect reader's gain at.
+  build 614 of the 871 consistent held-out rows are decided, on the 25-family build fewer) and what that
+  bounds a perfect reader's gain at.
 - *intra (flipped)*: intra rows re-read with the pair's other response where the checkers reverse the
   preference (`examples.flipped_intra`). x_w and x_l carry the same instruction types with different
   arguments, so an argument prior (the looser threshold wins) scores plain intra rows well without reading
@@ -685,7 +686,12 @@ def merge(args: argparse.Namespace) -> None:
     a = first["args"]
     header = (f"# rm_quality — merged from {len(records)} record{'s' * (len(records) > 1)} — MiniLM-L6: {a['steps']} steps × batch "
               f"{a['batch']}, max length {a['max_length']} ({setting(first, 'truncation')}), lr {a['lr']} ({setting(first, 'scheduler')}), mix {a['mix']}")  # fmt: skip
-    makeup = first.get("held_out_inter")  # one build and one sample when the settings agree
+    # one build and one sample when the settings agree; records from before the count carry none
+    makeups = [(path, rec["held_out_inter"]) for path, rec in records if "held_out_inter" in rec]
+    for path, other in makeups[1:]:
+        if other != makeups[0][1]:
+            raise SystemExit(f"{path}: its held-out inter rows differ from {makeups[0][0]}'s")
+    makeup = makeups[0][1] if makeups else None
     summary = report_table(results, header, a["eval_splits"], makeup)
     write_record(args.out, machine=first["machine"], complete=True, merged_from=[str(p) for p in args.merge],
                  args={**a, "out": str(args.out)}, summary=summary, runs=results,
