@@ -87,6 +87,9 @@ VARIANTS = {
     "variant: mirrored intra + inter × 2": Variant(1.0, 1.0, 2.0, mirrored=True),
     "variant: mirrored intra + original at half weight": Variant(0.5, 1.0, 1.0, mirrored=True),
     "variant: mirrored intra + inter pairwise only": Variant(1.0, 1.0, 1.0, "pairwise", mirrored=True),
+    "variant: mirrored intra + inter on half the rows": Variant(
+        1.0, 1.0, 1.0, mirrored=True, shares=(("inter", 2.0),)
+    ),
     "variant: mirrored intra + original on half the rows": Variant(
         1.0, 1.0, 1.0, mirrored=True, shares=(("original", 2.0),)
     ),
