@@ -1,12 +1,8 @@
 """What the all-inter column of benchmarks/rm_quality.py is made of: consistent held-out inter rows counted by
-what carries their label (`examples.inter_kinds`), the bound that puts on a perfect instruction reader, and
-the count carried through --merge."""
+what carries their label (`examples.inter_kinds`) and the bound that puts on a perfect instruction reader
+(--merge carrying the count: test_rm_quality_merge.py)."""
 
 from __future__ import annotations
-
-import argparse
-import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -64,32 +60,3 @@ def test_makeup_counts_the_pool_and_the_sample_and_bounds_the_gain() -> None:
     line = rmq.makeup_line(makeup)
     assert "3 of 5 consistent held-out rows" in line and "decided 1 (33.3%)" in line
     assert "(pool: 2 / 2 / 1)" in line
-
-
-def test_merge_keeps_the_makeup_and_prints_the_bound(tmp_path: Path, capsys) -> None:
-    makeup = {"pool": {"decided": 7, "same_instructions": 2, "different_instructions": 1},
-              "sampled": {"decided": 7, "same_instructions": 2, "different_instructions": 1}}  # fmt: skip
-    args = {"steps": "10", "batch": "8", "lr": "0.0001", "max_length": "128", "pairs": "20", "families": "a",
-            "eval_splits": "test,validation", "eval_per_level": "10", "mix": "balanced"}  # fmt: skip
-    levels = rmq.LEVELS_REPORTED
-
-    def record(name: str, seed: int, **extra) -> Path:
-        runs = [{"variant": v, "seed": seed, "seconds": 1.0, "eval_seconds": 1.0, "train_comparisons": 8,
-                 "accuracy": dict.fromkeys(levels, acc), "rows": dict.fromkeys(levels, 10)}
-                for v, acc in (("baseline (original only)", 0.5), ("MAPL (original + intra + inter)", 0.8))]  # fmt: skip
-        path = tmp_path / name
-        path.write_text(json.dumps({"machine": "x86_64", "args": args, "runs": runs, **extra}))
-        return path
-
-    old, new = (
-        record("old.json", 0),
-        record("new.json", 1, held_out_inter=makeup),
-    )  # old: from before the count
-    rmq.merge(argparse.Namespace(merge=[old, new], out=tmp_path / "m.json"))
-    assert json.loads((tmp_path / "m.json").read_text())["held_out_inter"] == makeup
-    printed = capsys.readouterr().out
-    assert "decided 7 (70.0%)" in printed and "gains at most +35.0 points" in printed
-    other = record("other.json", 2, held_out_inter={**makeup, "pool": {**makeup["pool"], "decided": 8}})
-    with pytest.raises(SystemExit, match="held-out inter rows differ"):
-        rmq.merge(argparse.Namespace(merge=[new, other], out=tmp_path / "m2.json"))
-    assert not (tmp_path / "m2.json").exists()

@@ -19,11 +19,12 @@ def run(variant: str, seed: int, acc: float) -> dict:
             "accuracy": dict.fromkeys(levels, acc), "rows": dict.fromkeys(levels, 10)}  # fmt: skip
 
 
-def record(path: Path, runs: list[dict], **settings: str) -> Path:
+def record(path: Path, runs: list[dict], fields: dict | None = None, **settings: str) -> Path:
+    """A record as rm_quality writes it; `fields`: more top-level fields (e.g. held_out_inter)."""
     args = {"steps": "1000", "batch": "8", "lr": "0.0001", "max_length": "128", "pairs": "2312",
             "families": "b,a", "eval_splits": "test,validation", "eval_per_level": "300", "mix": "balanced",
             **settings}  # fmt: skip
-    path.write_text(json.dumps({"machine": "x86_64", "args": args, "runs": runs}))
+    path.write_text(json.dumps({"machine": "x86_64", "args": args, "runs": runs, **(fields or {})}))
     return path
 
 
@@ -66,3 +67,18 @@ def test_only_takes_a_whole_name_alone_and_a_part_as_a_substring() -> None:
     assert rmq.only_names("baseline (original only), " + half) == ["baseline (original only)", half]
     assert set(rmq.only_names("original")) >= {"baseline (original only)", half}
     assert rmq.only_names("no such variant") == []
+
+
+def test_merge_keeps_the_inter_makeup_and_prints_the_bound(tmp_path: Path, capsys) -> None:
+    makeup = {"pool": {"decided": 7, "same_instructions": 2, "different_instructions": 1},
+              "sampled": {"decided": 7, "same_instructions": 2, "different_instructions": 1}}  # fmt: skip
+    old = record(tmp_path / "old.json", [run(BASE, 0, 0.5), run(MAPL, 0, 0.8)])  # from before the count
+    new = record(tmp_path / "new.json", [run(BASE, 1, 0.5), run(MAPL, 1, 0.8)], {"held_out_inter": makeup})
+    assert merge(tmp_path / "m.json", old, new)["held_out_inter"] == makeup
+    printed = capsys.readouterr().out
+    assert "decided 7 (70.0%)" in printed and "gains at most +35.0 points" in printed
+    other_makeup = {**makeup, "pool": {**makeup["pool"], "decided": 8}}
+    other = record(tmp_path / "other.json", [run(BASE, 2, 0.5)], {"held_out_inter": other_makeup})
+    with pytest.raises(SystemExit, match="held-out inter rows differ"):
+        merge(tmp_path / "m2.json", new, other)
+    assert not (tmp_path / "m2.json").exists()

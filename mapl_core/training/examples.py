@@ -107,14 +107,16 @@ def inter_kinds(df: pd.DataFrame) -> pd.Series:
     A model that reads every check perfectly can only gain over one that does not on the first kind, which
     bounds what the all-inter column can show (benchmarks/rm_quality.py prints the counts)."""
     rows = df[df.consistent]
+    decided = set(decided_inter(rows).index)  # one definition of "decided", `decided_inter`'s
 
-    def kind(r) -> str:
-        if r.degree > 0:
+    def kind(i, r) -> str:
+        if i in decided:
             return "decided"
         same = [bool(v) for v in r.follows_chosen] == [bool(v) for v in r.follows_rejected]
         return "same_instructions" if same else "different_instructions"
 
-    return pd.Series([kind(r) for r in rows.itertuples(index=False)], index=rows.index, dtype=object)
+    return pd.Series([kind(i, r) for i, r in zip(rows.index, rows.itertuples(index=False), strict=True)],
+                     index=rows.index, dtype=object)  # fmt: skip
 
 
 def flipped_intra(intra: pd.DataFrame, original: pd.DataFrame) -> pd.DataFrame:
