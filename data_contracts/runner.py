@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,106 +75,126 @@ def check_rows(kind: str, rows: list[dict[str, Any]] | pd.DataFrame, cfg: BuildC
     return out
 
 
+@dataclass
+class Batches:
+    """The row checks of every batch of one table, added up."""
+
+    expectations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    condition: Counter = field(default_factory=Counter)
+    sources: Counter = field(default_factory=Counter)
+    length: list[int] = field(default_factory=lambda: [0, 0])
+    rows: int = 0
+    decontamination: str | None = None
+
+    @classmethod
+    def add_up(cls, batches: list[dict[str, Any]]) -> Batches:
+        agg = cls()
+        for b in batches:
+            for key, r in b["expectations"].items():
+                exp = agg.expectations.setdefault(
+                    key, {"success": True, "unexpected_count": 0, "examples": []}
+                )
+                exp["success"] &= r["success"]
+                exp["unexpected_count"] += r["unexpected_count"]
+                for ex in r["examples"][: EXAMPLES - len(exp["examples"])]:
+                    exp["examples"].append({**ex, "row": ex["row"] + agg.rows})
+            agg.condition.update(b["condition"])
+            agg.sources.update(b.get("sources", {}))
+            agg.length = [agg.length[0] + b["length"][0], agg.length[1] + b["length"][1]]
+            agg.rows += b["rows"]
+            agg.decontamination = b.get("decontamination", "on")
+        return agg
+
+
+def _failure(expectation: str, count: int, examples: list) -> dict[str, Any]:
+    return {"expectation": expectation, "unexpected_count": count, "examples": examples[:EXAMPLES]}
+
+
+# Whole-table checks: each (kind, staged table, added-up batches, recipe) -> a failure or None. They see the
+# whole table, which the row checks, one batch at a time, cannot.
+
+
+def unique_keys(kind: str, staged: StagedTable, agg: Batches, cfg: BuildConfig) -> dict | None:
+    if kind not in UNIQUE_KEY or not staged.rows:
+        return None
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(pq.read_table(staged.path, columns=[UNIQUE_KEY[kind]]).column(0))
+    dupes = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+    return _failure(f"unique({UNIQUE_KEY[kind]})", len(dupes), dupes) if dupes else None
+
+
+def mirrored_twins(kind: str, staged: StagedTable, agg: Batches, cfg: BuildConfig) -> dict | None:
+    """The two rows of a twin may sit in different batches, so this is a whole-table property."""
+    if kind != "intra" or cfg.construction.intra_pairing != "mirrored" or not staged.rows:
+        return None
+    cols = ["row_id", "pair_id", "response_side", "prompt_w", "prompt_l", "kwargs_w", "kwargs_l"]
+    bad = unmirrored_rows(pq.read_table(staged.path, columns=cols).to_pandas())
+    what = "mirrored twins (each pair's other response ranks the same prompts reversed)"
+    return _failure(what, len(bad), bad) if bad else None
+
+
+def condition_shares(kind: str, staged: StagedTable, agg: Batches, cfg: BuildConfig) -> dict | None:
+    shares = _condition_shares(agg)
+    if not shares or cfg.construction.condition_mix in (0.0, 1.0):
+        return None
+    floor = cfg.contracts.min_condition_share
+    if len(shares) < 2 or min(shares.values()) < floor:
+        return _failure(f"each condition's share >= {floor}", 1, [shares])
+    return None
+
+
+def minimum_rows(kind: str, staged: StagedTable, agg: Batches, cfg: BuildConfig) -> dict | None:
+    if kind in ("original", "intra", "inter") and staged.rows < cfg.contracts.min_rows:
+        return _failure(f"at least {cfg.contracts.min_rows} rows", 1, [staged.rows])
+    return None
+
+
+def every_row_validated(kind: str, staged: StagedTable, agg: Batches, cfg: BuildConfig) -> dict | None:
+    if agg.rows != staged.rows:
+        return _failure("every row validated", abs(staged.rows - agg.rows), [agg.rows, staged.rows])
+    return None
+
+
+TABLE_CHECKS = (unique_keys, mirrored_twins, condition_shares, minimum_rows, every_row_validated)
+
+
+def _condition_shares(agg: Batches) -> dict[str, float]:
+    total = sum(agg.condition.values())
+    return {k: v / total for k, v in sorted(agg.condition.items())} if total else {}
+
+
+def table_metrics(kind: str, staged: StagedTable, agg: Batches) -> dict[str, Any]:
+    metrics: dict[str, Any] = {"rows": staged.rows}
+    if agg.decontamination is not None:
+        metrics["decontamination"] = agg.decontamination
+    if shares := _condition_shares(agg):
+        metrics["condition_share"] = shares
+    if agg.sources:  # how many instructions got their arguments from the model's proposals
+        metrics["arguments_from_model"] = agg.sources["model"]
+        metrics["arguments_from_model_share"] = agg.sources["model"] / sum(agg.sources.values())
+    if agg.rows and kind in ("original", "inter"):
+        metrics["mean_chars_chosen"] = agg.length[0] / agg.rows
+        metrics["mean_chars_rejected"] = agg.length[1] / agg.rows
+        metrics["length_bias_chosen_over_rejected"] = agg.length[0] / max(agg.length[1], 1)
+    return metrics
+
+
 def finish(
     kind: str, staged: StagedTable, batches: list[dict[str, Any]], cfg: BuildConfig, report_dir: Path
 ) -> ContractResult:
-    """Aggregate batch results, run the whole-table checks, write the report; returns the contract result."""
-    per_exp: dict[str, dict[str, Any]] = {}
-    condition: Counter = Counter()
-    sources: Counter = Counter()
-    length = [0, 0]
-    offset = 0
-    for b in batches:
-        for key, r in b["expectations"].items():
-            agg = per_exp.setdefault(key, {"success": True, "unexpected_count": 0, "examples": []})
-            agg["success"] &= r["success"]
-            agg["unexpected_count"] += r["unexpected_count"]
-            for ex in r["examples"][: EXAMPLES - len(agg["examples"])]:
-                agg["examples"].append({**ex, "row": ex["row"] + offset})
-        condition.update(b["condition"])
-        sources.update(b.get("sources", {}))
-        length = [length[0] + b["length"][0], length[1] + b["length"][1]]
-        offset += b["rows"]
-
-    failures = [{"expectation": k, **v} for k, v in per_exp.items() if not v["success"]]
-    if kind in UNIQUE_KEY and staged.rows:
-        import pyarrow.compute as pc
-
-        counts = pc.value_counts(pq.read_table(staged.path, columns=[UNIQUE_KEY[kind]]).column(0))
-        dupes = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
-        if dupes:
-            failures.append(
-                {
-                    "expectation": f"unique({UNIQUE_KEY[kind]})",
-                    "unexpected_count": len(dupes),
-                    "examples": dupes[:EXAMPLES],
-                }
-            )
-    metrics: dict[str, Any] = {"rows": staged.rows}
-    if kind == "intra" and cfg.construction.intra_pairing == "mirrored" and staged.rows:
-        # a whole-table property: the two rows of a twin may sit in different batches
-        cols = ["row_id", "pair_id", "response_side", "prompt_w", "prompt_l", "kwargs_w", "kwargs_l"]
-        bad = unmirrored_rows(pq.read_table(staged.path, columns=cols).to_pandas())
-        if bad:
-            failures.append(
-                {
-                    "expectation": "mirrored twins (each pair's other response ranks the same prompts reversed)",
-                    "unexpected_count": len(bad),
-                    "examples": bad[:EXAMPLES],
-                }
-            )
-    if batches:
-        metrics["decontamination"] = batches[-1].get("decontamination", "on")
-    if condition:
-        total = sum(condition.values())
-        shares = {k: v / total for k, v in sorted(condition.items())}
-        metrics["condition_share"] = shares
-        if cfg.construction.condition_mix not in (0.0, 1.0) and (
-            len(shares) < 2 or min(shares.values()) < cfg.contracts.min_condition_share
-        ):
-            failures.append(
-                {
-                    "expectation": f"each condition's share >= {cfg.contracts.min_condition_share}",
-                    "unexpected_count": 1,
-                    "examples": [shares],
-                }
-            )
-    if sources:  # how many instructions got their arguments from the model's proposals
-        metrics["arguments_from_model"] = sources["model"]
-        metrics["arguments_from_model_share"] = sources["model"] / sum(sources.values())
-    if offset and kind in ("original", "inter"):
-        metrics["mean_chars_chosen"] = length[0] / offset
-        metrics["mean_chars_rejected"] = length[1] / offset
-        metrics["length_bias_chosen_over_rejected"] = length[0] / max(length[1], 1)
-    if kind in ("original", "intra", "inter") and staged.rows < cfg.contracts.min_rows:
-        failures.append(
-            {
-                "expectation": f"at least {cfg.contracts.min_rows} rows",
-                "unexpected_count": 1,
-                "examples": [staged.rows],
-            }
-        )
-    if offset != staged.rows:
-        failures.append(
-            {
-                "expectation": "every row validated",
-                "unexpected_count": abs(staged.rows - offset),
-                "examples": [offset, staged.rows],
-            }
-        )
-
-    success = not failures
+    """Add up the batches' row checks, run the whole-table checks, write the report; the contract result."""
+    agg = Batches.add_up(batches)
+    failures = [{"expectation": k, **v} for k, v in agg.expectations.items() if not v["success"]]
+    failures += [f for check in TABLE_CHECKS if (f := check(kind, staged, agg, cfg)) is not None]
+    metrics = table_metrics(kind, staged, agg)
     table = f"{cfg.name}_{kind}"
+    success = not failures
     summary = _summary(table, success, failures, metrics)
     report_dir.mkdir(parents=True, exist_ok=True)
     report_json, report_md = report_dir / f"{table}.json", report_dir / f"{table}.md"
-    report = {
-        "table": table,
-        "success": success,
-        "metrics": metrics,
-        "expectations": per_exp,
-        "failures": failures,
-    }
+    report = {"table": table, "success": success, "metrics": metrics, "expectations": agg.expectations,
+              "failures": failures}  # fmt: skip
     report_json.write_text(json.dumps(report, indent=2, default=str) + "\n")
     report_md.write_text(summary + "\n")
     return ContractResult(table, success, summary, failures, metrics, report_json, report_md)

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from mapl_core.build import construct_job
 from mapl_core.config import BuildConfig
 from mapl_core.pipeline import stages
-from mapl_core.storage.delta_tables import DatasetStore
+from mapl_core.storage.delta_tables import DatasetStore, TableRef
 
 
 @task(name="construct-batch", cache_policy=NO_CACHE, persist_result=False)
@@ -38,7 +38,7 @@ def task_batch_map(window: int):
     return run
 
 
-@flow(name="mapl-construct", log_prints=True)
+@flow(name="mapl-construct", flow_run_name="instruction-combination sampling", log_prints=True)
 def construct_flow(
     cfg: BuildConfig,
     root: str,
@@ -50,9 +50,8 @@ def construct_flow(
     """Instruction-combination sampling over `original` (`name@version`) → intra, inter, comparisons."""
     from data_contracts import CONTRACTS
 
-    name, _, version = original.partition("@")
     batch_map = task_batch_map(window=2 * workers) if on_task_runner else None
-    return stages.construct_stage(cfg, DatasetStore(root), CONTRACTS, (name, int(version)), workers=workers,
+    return stages.construct_stage(cfg, DatasetStore(root), CONTRACTS, TableRef.parse(original), workers=workers,
                                   batch_map=batch_map, refresh=refresh)  # fmt: skip
 
 

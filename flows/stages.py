@@ -1,4 +1,4 @@
-"""One flow per stage, each runnable alone against chosen input versions (`mapl stage build --input
+"""One flow per stage, each runnable alone against chosen input versions (`mapl stage construct --input
 hh_original@3`). They call the same cached tasks as the end-to-end flow, so a stage run alone and the same
 stage inside the pipeline share their cache."""
 
@@ -9,11 +9,10 @@ from typing import Any
 
 from prefect import flow
 
-import tasks.stages as T
-from flows.pipeline import DEFAULT_CONFIG, _construct, _evaluate, _ingest, _propose, _train, load_config
+from flows import steps
+from flows.steps import DEFAULT_CONFIG, load_config
 from mapl_core.storage.delta_tables import DatasetStore, parse_ref
 from mapl_core.training.run import TABLE_KINDS
-from tasks.stages import stage_task
 
 
 def _latest(root: str, name: str) -> int:
@@ -57,11 +56,11 @@ def ingest_flow(
 ) -> dict[str, Any]:
     """Ingest the recipe's source into the original and quarantine tables."""
     cfg, root = load_config(config), str(Path(data_root).resolve())
-    return _ingest(cfg, root, refresh)
+    return steps.ingest(cfg, root, refresh)
 
 
-@flow(name="mapl-stage-build", log_prints=True)
-def build_flow(
+@flow(name="mapl-stage-construct", log_prints=True)
+def construct_stage_flow(
     config: str = DEFAULT_CONFIG,
     data_root: str = ".mapl",
     inputs: list[str] | None = None,
@@ -70,11 +69,10 @@ def build_flow(
     """Prompt-condition generation and instruction-combination sampling over an original table version."""
     cfg, root = load_config(config), str(Path(data_root).resolve())
     original = _original(root, cfg.build.name, inputs or [])
-    _propose(cfg, root, original)
-    constructed = _construct(cfg, root, original, refresh)
+    proposed = steps.propose(cfg, root, original, [])
+    constructed = steps.construct(cfg, root, original, [proposed], refresh)
     name, version = parse_ref(original)
-    tables = {name: version, **constructed["tables"]}
-    stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")(root, tables, cfg.name)
+    steps.contracts(cfg, root, {name: version, **constructed["tables"]}, [constructed])
     return constructed
 
 
@@ -87,8 +85,8 @@ def train_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl", role: str
         raise ValueError(f"role {role!r} is not in this recipe (roles: {', '.join(cfg.trainings())})")
     versions = data_versions(root, cfg.build.name, inputs or [])
     tables = {f"{cfg.build.name}_{k}": v for k, v in versions.items()}
-    stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")(root, tables, cfg.name)
-    return _train(cfg, root, role, versions, refresh)
+    gate = steps.contracts(cfg, root, tables, [])
+    return steps.train(cfg, root, role, versions, [gate], refresh)
 
 
 @flow(name="mapl-stage-evaluate", log_prints=True)
@@ -98,7 +96,12 @@ def evaluate_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl", model:
     cfg, root = load_config(config), str(Path(data_root).resolve())
     if cfg.evaluation is None:
         raise ValueError("this recipe has no evaluation section")
-    return _evaluate(cfg, root, label, model, refresh)
+    return steps.evaluate(cfg, root, label, model, [], refresh)
 
 
-STAGE_FLOWS = {"ingest": ingest_flow, "build": build_flow, "train": train_flow, "evaluate": evaluate_flow}
+STAGE_FLOWS = {
+    "ingest": ingest_flow,
+    "construct": construct_stage_flow,
+    "train": train_flow,
+    "evaluate": evaluate_flow,
+}

@@ -45,14 +45,15 @@ def build_command(
     ] = None,
 ) -> None:
     """Ingest → intra + inter construction → data contracts → one atomic commit per table."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    cfg = _build_recipe(config, source, name, limit, seed, propose_with)
+    store = _store(data_root_opt)
+    outcome = _run_build(cfg, store, workers)
+    _print_build(cfg, store, outcome)
 
-    from data_contracts import CONTRACTS
-    from mapl_core.build import ContractFailed, IngestFailed, build
+
+def _build_recipe(config, source, name, limit, seed, propose_with):
+    """The recipe (or the defaults) with the flags applied; an invalid one exits 2 with the reason."""
     from mapl_core.config import BuildConfig
-    from mapl_core.data.readers import SourceError
-    from mapl_core.generation.default_model import DefaultModelMissing
-    from mapl_core.generation.server import ServerError, ServerUnavailable
 
     raw: dict = {}
     if config is not None:
@@ -69,22 +70,33 @@ def build_command(
     if propose_with is not None:
         raw["proposals"] = {**(raw.get("proposals") or {}), "model": propose_with}
     try:
-        cfg = BuildConfig.model_validate(raw)
+        return BuildConfig.model_validate(raw)
     except Exception as exc:
         err.print(f"[bold red]error:[/] invalid build config: {exc}")
         raise typer.Exit(2) from None
-    store = _store(data_root_opt)
-    with Progress(
+
+
+def _run_build(cfg, store, workers: int):
+    """The build with a progress bar; a failure the user can act on exits 2 with its message."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from data_contracts import CONTRACTS
+    from mapl_core.build import ContractFailed, IngestFailed, build
+    from mapl_core.data.readers import SourceError
+    from mapl_core.generation.default_model import DefaultModelMissing
+    from mapl_core.generation.server import ServerError, ServerUnavailable
+
+    columns = (
         TextColumn("building"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("pairs"),
         TimeElapsedColumn(),
-        console=err,
-    ) as bar:
+    )
+    with Progress(*columns, console=err) as bar:
         task = bar.add_task("build", total=cfg.ingest.limit)
         try:
-            outcome = build(
+            return build(
                 cfg, store, contracts=CONTRACTS, workers=workers, progress=lambda n: bar.advance(task, n)
             )
         except (IngestFailed, SourceError, DefaultModelMissing, ServerError, ServerUnavailable) as exc:
@@ -95,6 +107,9 @@ def build_command(
             for p in exc.reports:
                 err.print(f"  report: {p}")
             raise typer.Exit(2) from None
+
+
+def _print_build(cfg, store, outcome) -> None:
     r = outcome.ingest
     table = Table(
         title=f"build {cfg.name} ({r.pairs} pairs, {r.quarantined} quarantined, {outcome.seconds:.1f} s)"
@@ -212,10 +227,3 @@ def pull_command(
                 for row in table.to_pylist():
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     console.print(f"wrote {table.num_rows} rows of {ref}{f' ({view})' if view else ''} to {to}")
-
-
-def _decoded(value: str):
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value

@@ -16,15 +16,36 @@ from rich.console import Console
 from rich.table import Table
 
 from mapl_core.paths import REPO_ROOT, data_root
+from mapl_core.pipeline.config import NIGHTLY
 
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)  # logs keep whole rows
 err = Console(stderr=True, soft_wrap=True)
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "pipeline_small.yaml"
-STAGES = ("ingest", "build", "train", "evaluate")
+STAGES = ("ingest", "construct", "train", "evaluate")  # the names `mapl run --refresh` takes too
+RENAMED = {"build": "construct"}  # earlier names, still accepted
 
 
-def prefect_env(root: Path) -> None:
-    """Prefect settings for mapl (before Prefect is imported); a user's own settings win."""
+def running_server(root: Path) -> str | None:
+    """The API URL of the server `mapl ui` runs for this data root, if it is up and healthy, else None. Why:
+    without a server each command starts Prefect's temporary one (about 20 s on a 2-core CPU)."""
+    import json
+    import urllib.request
+
+    try:
+        record = json.loads((root / "prefect" / "server.json").read_text())
+        os.kill(int(record["pid"]), 0)  # raises when no such process
+        urllib.request.urlopen(f"{record['api']}/health", timeout=2).read()
+    except (OSError, ValueError, KeyError):
+        return None
+    return str(record["api"])
+
+
+def prefect_env(root: Path, use_server: bool = True) -> None:
+    """Prefect settings for mapl (before Prefect is imported); a user's own settings win. A server that
+    `mapl ui` runs for this data root is used when the user named none (PREFECT_API_URL)."""
+    if use_server and "PREFECT_API_URL" not in os.environ and (api := running_server(root)):
+        os.environ["PREFECT_API_URL"] = api
+        err.print(f"using the Prefect server of `mapl ui` at {api.removesuffix('/api')}")
     os.environ.setdefault("PREFECT_HOME", str(root / "prefect" / "home"))
     Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -145,6 +166,9 @@ def stage_command(
     ] = False,
 ) -> None:
     """Run one stage alone (cached like the same stage in `mapl run`), against chosen input versions."""
+    if stage in RENAMED:
+        err.print(f"note: stage {stage!r} is now called {RENAMED[stage]!r}")
+        stage = RENAMED[stage]
     if stage not in STAGES:
         err.print(f"[bold red]error:[/] unknown stage {stage!r}; use one of {', '.join(STAGES)}")
         raise typer.Exit(2)
@@ -155,7 +179,7 @@ def stage_command(
     from flows.stages import STAGE_FLOWS
 
     params: dict[str, Any] = {"config": str(config), "data_root": str(root), "refresh": refresh}
-    if stage in ("build", "train"):
+    if stage in ("construct", "train"):
         params["inputs"] = list(input or [])
     if stage == "train":
         params["role"] = role
@@ -171,7 +195,7 @@ def stage_command(
 
 def serve_command(
     config: Annotated[Path, typer.Option(help="The recipe the deployments run.")] = DEFAULT_CONFIG,
-    cron: Annotated[str, typer.Option(help="Schedule of the end-to-end pipeline (cron).")] = "0 3 * * *",
+    cron: Annotated[str, typer.Option(help="Schedule of the end-to-end pipeline (cron).")] = NIGHTLY,
 ) -> None:
     """Serve the scheduled pipeline and the per-stage deployments with Prefect's runner (this process runs
     them). Needs a Prefect server: `mapl ui` in another terminal, with PREFECT_API_URL pointing at it."""
@@ -189,10 +213,17 @@ def ui_command(
     port: Annotated[int, typer.Option()] = 4200,
 ) -> None:
     """Start Prefect's server and UI on this data root's run history (PREFECT_HOME under the data root)."""
+    import json
     import sys
 
-    prefect_env(data_root())
-    console.print(f"Prefect UI: http://{host}:{port}  (export PREFECT_API_URL=http://{host}:{port}/api to run "
-                  "against it)")  # fmt: skip
+    root = data_root()
+    os.environ.pop("PREFECT_API_URL", None)  # this process is the server, not a client of another one
+    prefect_env(root, use_server=False)
+    api = f"http://{host}:{port}/api"
+    # what the CLI's commands on this data root read to use this server (this process becomes it: exec)
+    (root / "prefect" / "server.json").write_text(json.dumps({"api": api, "pid": os.getpid()}) + "\n")
+    console.print(
+        f"Prefect UI: http://{host}:{port}  (mapl commands on {root} use this server while it runs)"
+    )
     argv = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
     os.execvpe(argv[0], argv, os.environ)

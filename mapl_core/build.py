@@ -31,7 +31,7 @@ from mapl_core.data import schema
 from mapl_core.data.ingest import IngestReport, Pair, Quarantined, ingest, split_of
 from mapl_core.data.readers import read_rows
 from mapl_core.generation.proposals import CandidateProposer, ModelCandidates, open_proposer
-from mapl_core.storage.delta_tables import DatasetStore, StagedTable, VersionInfo
+from mapl_core.storage.delta_tables import DatasetStore, StagedTable, TableRef, VersionInfo
 
 KINDS = {
     "original": schema.ORIGINAL,
@@ -193,96 +193,128 @@ def build(
             cfg.proposals, store.cache_dir() / "proposals.jsonl", cfg.construction.max_end_phrase_words
         )
     try:
-        return _build(
-            cfg,
-            store,
-            contracts,
-            workers,
-            progress,
-            proposer if cfg.proposals else None,
-            t0,
-            stage,
-            original,
-            metadata or {},
-            batch_map,
+        run = BuildRun(
+            cfg, store, contracts, stage, original, metadata or {}, proposer if cfg.proposals else None
         )
+        return run.execute(workers, progress, batch_map, t0)
     finally:
         if own_proposer:
             proposer.cache.close()
 
 
-def _build(
-    cfg: BuildConfig,
-    store: DatasetStore,
-    contracts: Contracts | None,
-    workers: int,
-    progress: Callable[[int], None] | None,
-    proposer: CandidateProposer | None,
-    t0: float,
-    stage: str = "all",
-    original: tuple[str, int] | None = None,
-    metadata: dict[str, Any] | None = None,
-    batch_map: Callable[[Iterator], Iterator[Built]] | None = None,
-) -> BuildOutcome:
-    kinds = STAGES[stage]
-    report = IngestReport(cfg.source)
-    stagers = {kind: store.stager(table_name(cfg, kind), KINDS[kind]) for kind in kinds}
-    staged: dict[str, StagedTable] = {}
-    checks: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
-    try:
-        if original is not None:
-            yield_batches = table_batches(store, original, cfg.batch_size, report)
-        else:
-            rows = read_rows(cfg.source, cfg.source_split, cfg.ingest.limit)
-            yield_batches = _ingest_batches(ingest(rows, cfg.source, cfg.shape, cfg.ingest, report), cfg)
+@dataclass
+class BuildRun:
+    """One build, as steps that read in order: source batches → construction jobs on an executor (serial,
+    process pool or a `batch_map` such as Dask) → data contracts → one commit per table."""
 
-        def pair_batches() -> Iterator[tuple[list[tuple[Pair, str]], Candidates | None]]:
-            for pairs, bad in yield_batches:
-                original_rows = [{**p.__dict__, "split": s} for p, s in pairs]
-                for kind, rows in (("quarantine", bad), ("original", original_rows)):
-                    if kind not in stagers:
-                        continue
-                    stagers[kind].write_rows(rows)
-                    if contracts is not None and rows:
-                        checks[kind].append(contracts.check_rows(kind, rows, cfg))
-                yield pairs, (propose_batch(proposer, pairs) if proposer is not None and pairs else None)
+    cfg: BuildConfig
+    store: DatasetStore
+    contracts: Contracts | None
+    stage: str
+    original: tuple[str, int] | None
+    metadata: dict[str, Any]
+    proposer: CandidateProposer | None
+    report: IngestReport = field(init=False)
+    stagers: dict[str, Any] = field(init=False)
+    checks: dict[str, list[dict[str, Any]]] = field(init=False)
 
-        jobs = ((batch, cfg, contracts, cands) for batch, cands in pair_batches())
-        if stage == "ingest":
-            for batch, _ in pair_batches():
-                if progress is not None:
-                    progress(len(batch))
-        elif batch_map is not None:
-            _drain(batch_map(jobs), stagers, checks, progress)
-        elif workers > 1:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                _drain(_bounded_map(pool, jobs, window=2 * workers), stagers, checks, progress)
-        else:
-            _drain(map(construct_job, jobs), stagers, checks, progress)
-        staged = {kind: s.close() for kind, s in stagers.items()}
-    except BaseException:
-        for s in stagers.values():
-            s.abort()
-        raise
+    def __post_init__(self) -> None:
+        self.kinds = STAGES[self.stage]
+        self.report = IngestReport(self.cfg.source)
+        self.stagers = {k: self.store.stager(table_name(self.cfg, k), KINDS[k]) for k in self.kinds}
+        self.checks = {kind: [] for kind in self.kinds}
 
-    meta = {
-        "config_hash": cfg.config_hash(),
-        "config": cfg.model_dump(mode="json"),
-        "code_version": code_version(),
-        "seed": cfg.seed,
-        "inputs": {"source": cfg.source, "split": cfg.source_split, "sha256": source_fingerprint(cfg.source)},
-        "ingest": {"rows_read": report.rows_read, "pairs": report.pairs, "quarantined": report.quarantined},
-        **(metadata or {}),
-    }
-    if proposer is not None:
-        meta["proposals"] = proposer.describe()
-    if original is not None:
-        meta["inputs"] = {"table": f"{original[0]}@{original[1]}", original[0]: original[1]}
-    if original is None and (report.rows_read == 0 or report.bad_fraction > cfg.ingest.max_bad_fraction):
-        quarantine = store.commit(staged.pop("quarantine"), meta)
+    def execute(self, workers: int, progress, batch_map, t0: float) -> BuildOutcome:
+        staged = self.stage_tables(workers, progress, batch_map)
+        meta = self.commit_metadata()
+        self.refuse_bad_ingest(staged, meta)
+        results = self.run_contracts(staged)
+        versions = self.commit(staged, meta, results)
+        return BuildOutcome(self.report, versions, results, time.perf_counter() - t0)
+
+    def source_batches(self) -> Iterator[tuple[list[tuple[Pair, str]], list]]:
+        """(pairs with their split, quarantined rows) per batch: from the source, or from a committed original
+        table version under stage "construct"."""
+        cfg = self.cfg
+        if self.original is not None:
+            return table_batches(self.store, self.original, cfg.batch_size, self.report)
+        rows = read_rows(cfg.source, cfg.source_split, cfg.ingest.limit)
+        return _ingest_batches(ingest(rows, cfg.source, cfg.shape, cfg.ingest, self.report), cfg)
+
+    def pair_batches(self) -> Iterator[tuple[list[tuple[Pair, str]], Candidates | None]]:
+        """Each source batch's original and quarantined rows staged (and row-checked), then its pairs with the
+        model's proposals when there is a proposer."""
+        for pairs, bad in self.source_batches():
+            original_rows = [{**p.__dict__, "split": s} for p, s in pairs]
+            for kind, rows in (("quarantine", bad), ("original", original_rows)):
+                if kind not in self.stagers:
+                    continue
+                self.stagers[kind].write_rows(rows)
+                if self.contracts is not None and rows:
+                    self.checks[kind].append(self.contracts.check_rows(kind, rows, self.cfg))
+            proposed = propose_batch(self.proposer, pairs) if self.proposer is not None and pairs else None
+            yield pairs, proposed
+
+    def stage_tables(self, workers: int, progress, batch_map) -> dict[str, StagedTable]:
+        """Every table written to staging (not yet visible); on any failure the staged files are removed."""
+        try:
+            jobs = ((batch, self.cfg, self.contracts, cands) for batch, cands in self.pair_batches())
+            if self.stage == "ingest":
+                for batch, _ in self.pair_batches():
+                    if progress is not None:
+                        progress(len(batch))
+            elif batch_map is not None:
+                _drain(batch_map(jobs), self.stagers, self.checks, progress)
+            elif workers > 1:
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                    _drain(_bounded_map(pool, jobs, window=2 * workers), self.stagers, self.checks, progress)
+            else:
+                _drain(map(construct_job, jobs), self.stagers, self.checks, progress)
+            return {kind: s.close() for kind, s in self.stagers.items()}
+        except BaseException:
+            for s in self.stagers.values():
+                s.abort()
+            raise
+
+    def commit_metadata(self) -> dict[str, Any]:
+        cfg, report = self.cfg, self.report
+        meta = {
+            "config_hash": cfg.config_hash(),
+            "config": cfg.model_dump(mode="json"),
+            "code_version": code_version(),
+            "seed": cfg.seed,
+            "inputs": {
+                "source": cfg.source,
+                "split": cfg.source_split,
+                "sha256": source_fingerprint(cfg.source),
+            },
+            "ingest": {
+                "rows_read": report.rows_read,
+                "pairs": report.pairs,
+                "quarantined": report.quarantined,
+            },
+            **self.metadata,
+        }
+        if self.proposer is not None:
+            meta["proposals"] = self.proposer.describe()
+        if self.original is not None:
+            meta["inputs"] = {
+                "table": str(TableRef(*self.original)),
+                self.original[0]: self.original[1],
+            }
+        return meta
+
+    def refuse_bad_ingest(self, staged: dict[str, StagedTable], meta: dict[str, Any]) -> None:
+        """Too many bad source rows (or none read): commit the quarantine table alone, for inspection, and fail."""
+        cfg, report = self.cfg, self.report
+        if self.original is not None or (
+            report.rows_read and report.bad_fraction <= cfg.ingest.max_bad_fraction
+        ):
+            return
+        quarantine = self.store.commit(staged.pop("quarantine"), meta)
         for s in staged.values():
-            store.discard(s)
+            self.store.discard(s)
         reasons = ", ".join(f"{n} × {r}" for r, n in sorted(report.reasons.items(), key=lambda x: -x[1])[:5])
         raise IngestFailed(
             f"{cfg.source}: {report.quarantined} of {report.rows_read} rows are bad "
@@ -291,32 +323,39 @@ def _build(
             f"{quarantine.name}@{quarantine.version}."
         )
 
-    results: dict[str, ContractResult] = {}
-    if contracts is not None:
-        report_dir = Path(store.root) / "reports" / cfg.name / cfg.config_hash()
-        for kind, st in staged.items():
-            results[kind] = contracts.finish(kind, st, checks[kind], cfg, report_dir)
+    def run_contracts(self, staged: dict[str, StagedTable]) -> dict[str, ContractResult]:
+        """Whole-table checks on every staged table; any failure discards them all and raises."""
+        if self.contracts is None:
+            return {}
+        report_dir = Path(self.store.root) / "reports" / self.cfg.name / self.cfg.config_hash()
+        results = {
+            kind: self.contracts.finish(kind, st, self.checks[kind], self.cfg, report_dir)
+            for kind, st in staged.items()
+        }
         failed = [c for c in results.values() if not c.success]
         if failed:
             for s in staged.values():
-                store.discard(s)
+                self.store.discard(s)
             reports = [p for c in failed for p in (c.report_json, c.report_md) if p is not None]
             raise ContractFailed("\n\n".join(c.summary for c in failed), reports)
+        return results
 
-    versions: dict[str, VersionInfo] = {}
-    original_version: int | None = None
-    if original is not None:
-        original_version = original[1]
-    for kind in kinds:
-        extra: dict[str, Any] = {"kind": kind}
-        if kind in results:
-            extra["contract"] = {"success": results[kind].success, "metrics": results[kind].metrics}
-        if original_version is not None:
-            extra["inputs"] = {**meta["inputs"], table_name(cfg, "original"): original_version}
-        versions[kind] = store.commit(staged[kind], {**meta, **extra})
-        if kind == "original":
-            original_version = versions[kind].version
-    return BuildOutcome(report, versions, results, time.perf_counter() - t0)
+    def commit(
+        self, staged, meta: dict[str, Any], results: dict[str, ContractResult]
+    ) -> dict[str, VersionInfo]:
+        """One atomic commit per table, each recording its contract result and its input versions."""
+        versions: dict[str, VersionInfo] = {}
+        original_version = self.original[1] if self.original is not None else None
+        for kind in self.kinds:
+            extra: dict[str, Any] = {"kind": kind}
+            if kind in results:
+                extra["contract"] = {"success": results[kind].success, "metrics": results[kind].metrics}
+            if original_version is not None:
+                extra["inputs"] = {**meta["inputs"], table_name(self.cfg, "original"): original_version}
+            versions[kind] = self.store.commit(staged[kind], {**meta, **extra})
+            if kind == "original":
+                original_version = versions[kind].version
+        return versions
 
 
 def _ingest_batches(items: Iterator, cfg: BuildConfig) -> Iterator[tuple[list[tuple[Pair, str]], list]]:
@@ -335,8 +374,7 @@ def table_batches(
     store: DatasetStore, original: tuple[str, int], size: int, report: IngestReport
 ) -> Iterator[tuple[list[tuple[Pair, str]], list]]:
     """The pairs of a committed original table version, with the split they were given at ingest."""
-    name, version = original
-    df = store.to_pandas(f"{name}@{version}")
+    df = store.to_pandas(TableRef(*original))
     report.rows_read = report.pairs = len(df)
     fields = ("pair_id", "prompt", "chosen", "rejected", "source", "source_row")
     records = df.to_dict("records")

@@ -105,14 +105,10 @@ class BuildConfig(_Strict):
     batch_size: int = Field(2000, ge=1)
 
     def config_hash(self) -> str:
-        """Stable hash of the settings that change the output (batch sizes do not)."""
+        """Stable hash of the settings that change the output (batch sizes and the name do not)."""
         payload = self.model_dump(mode="json", exclude={"batch_size", "name"})
-        if payload["proposals"] is None:
-            del payload["proposals"]  # hashes of rules-only configs stay what they were
-        else:
+        if payload["proposals"] is not None:
             del payload["proposals"]["batch_size"]
-        if payload["construction"]["intra_pairing"] == "independent":
-            del payload["construction"]["intra_pairing"]  # hashes from before the option stay what they were
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

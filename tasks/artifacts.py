@@ -39,20 +39,36 @@ def publish_tables(
                              key=artifact_key(pipeline, name))  # fmt: skip
 
 
-def publish_contracts(pipeline: str, gate: dict[str, Any]) -> None:
+def rounded(value: Any, digits: int = 4) -> Any:
+    """Floats rounded to `digits` places, inside lists and dicts too: what an artifact shows a reader."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+def contract_rows(gate: dict[str, Any]) -> list[dict[str, Any]]:
+    """The data-contracts artifact's rows: each table version, its rows, its result and its scalar metrics."""
     rows = []
     for t in gate["tables"]:
-        m = t.get("metrics") or {}
+        m = rounded(t.get("metrics") or {})
         extra = {k: v for k, v in m.items() if isinstance(v, int | float | str) and k != "rows"}
         rows.append({"table": t["table"], "rows": t["rows"], "contracts": "passed" if t["contracts"] else "FAILED",
                      "metrics": ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))})  # fmt: skip
+    return rows
+
+
+def publish_contracts(pipeline: str, gate: dict[str, Any]) -> None:
+    rows = contract_rows(gate)
     create_table_artifact(key=artifact_key(pipeline, "data-contracts"), table=rows,
                           description="Data contracts (great-expectations) of every table version trained on")  # fmt: skip
 
 
 def publish_training(pipeline: str, role: str, record: dict[str, Any]) -> None:
-    rows = [{"level": lv, **{k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}}
-            for lv, m in record["metrics"].items()]  # fmt: skip
+    rows = [{"level": lv, **rounded(m)} for lv, m in record["metrics"].items()]
     versions = ", ".join(f"{k}@{v}" for k, v in record["data_versions"].items())
     create_table_artifact(key=artifact_key(pipeline, role, "metrics"), table=rows or [{"level": "—"}],
                           description=f"**{role}** ({record['name']}, {record['steps']} steps) held-out "
@@ -65,3 +81,55 @@ def publish_comparison(pipeline: str, rows: list[dict[str, Any]], markdown: str)
     create_table_artifact(key=artifact_key(pipeline, "baseline-vs-mapl"), table=rows,
                           description="Benchmark evaluation: baseline vs MAPL")  # fmt: skip
     create_markdown_artifact(markdown, key=artifact_key(pipeline, "summary"), description="Run summary")
+
+
+LEVELS = ("original", "intra", "inter", "inter_margin")
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
+
+
+def comparison(trained: dict[str, dict], evals: dict[str, dict]) -> list[dict[str, Any]]:
+    """Rows of the baseline-vs-MAPL table: held-out per-level accuracy, and IFEval prompt-level accuracy."""
+    rows = []
+    for kind in ("rm", "policy"):
+        base, mapl = trained.get(f"{kind}_baseline"), trained.get(kind)
+        if mapl is None:
+            continue
+        for lv in LEVELS:
+            b = (base or {}).get("metrics", {}).get(lv, {}).get("accuracy")
+            m = mapl["metrics"].get(lv, {}).get("accuracy")
+            if m is None:
+                continue
+            rows.append({"model": "reward model" if kind == "rm" else "policy (implicit reward)",
+                         "metric": f"held-out {lv} accuracy", "base model": None, "baseline": _r(b), "mapl": _r(m),
+                         "delta": None if b is None else _r(m - b)})  # fmt: skip
+    for metric in ("prompt_level_strict", "prompt_level_loose", "inst_level_strict"):
+        if "mapl" in evals:
+            b = evals.get("baseline", {}).get(metric)
+            m = evals["mapl"][metric]
+            rows.append({"model": "policy", "metric": f"IFEval {metric}", "base model": _r(evals.get("base", {}).get(metric)),
+                         "baseline": _r(b), "mapl": _r(m), "delta": None if b is None else _r(m - b)})  # fmt: skip
+    return rows
+
+
+def summary_markdown(pipeline: str, tables: dict[str, int], trained: dict, rows: list[dict]) -> str:
+    """The run summary as Markdown: dataset versions, model folders, the baseline-vs-MAPL table."""
+
+    def fmt(v: Any) -> str:
+        return "—" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    lines = [f"# mapl pipeline `{pipeline}`", "", "## Dataset versions", ""]
+    lines += [f"- `{n}@{v}`" for n, v in sorted(tables.items())]
+    lines += ["", "## Models", ""] + [f"- {role}: `{r['model_dir']}`" for role, r in trained.items()]
+    lines += [
+        "",
+        "## Baseline vs MAPL",
+        "",
+        "| model | metric | baseline | MAPL | Δ |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += [f"| {r['model']} | {r['metric']} | {fmt(r['baseline'])} | {fmt(r['mapl'])} | {fmt(r['delta'])} |"
+              for r in rows]  # fmt: skip
+    return "\n".join(lines) + "\n"

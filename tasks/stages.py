@@ -15,7 +15,7 @@ from prefect.assets import Asset, AssetProperties, add_asset_metadata, materiali
 from mapl_core.config import BuildConfig
 from mapl_core.pipeline import stages
 from mapl_core.pipeline.config import EvaluationConfig
-from mapl_core.storage.delta_tables import DatasetStore
+from mapl_core.storage.delta_tables import DatasetStore, TableRef
 from mapl_core.training.config import TrainConfig
 from tasks.artifacts import publish_contracts, publish_tables, publish_training, table_uri
 from tasks.policies import stage_options
@@ -52,8 +52,7 @@ def ingest(cfg: BuildConfig, root: str, pipeline: str, refresh: bool = False) ->
 
 def propose(cfg: BuildConfig, root: str, original: str, pipeline: str) -> dict[str, Any]:
     """Prompt-condition generation: the LLM (vLLM) proposes instruction arguments from each response."""
-    name, _, version = original.partition("@")
-    return stages.propose_stage(cfg, DatasetStore(root), (name, int(version)))
+    return stages.propose_stage(cfg, DatasetStore(root), TableRef.parse(original))
 
 
 def record_tables(record: dict[str, Any], root: str) -> dict[str, Any]:

@@ -208,14 +208,14 @@ def test_deployments_register_with_their_schedule(prefect_server) -> None:
 
     from deployments.pipeline import deployments
 
-    deps = deployments(config="configs/pipeline_small.yaml", data_root="/data/mapl", cron="0 3 * * *")
+    deps = deployments(config="configs/pipeline_small.yaml", data_root="/data/mapl", cron="0 3 * * 1")
     ids = [d.apply() for d in deps]
     with get_client(sync_client=True) as client:
         got = [client.read_deployment(i) for i in ids]
     names = {(d.name, d.parameters["data_root"]) for d in got}
     assert ("scheduled", "/data/mapl") in names and len(got) == 5
     scheduled = next(d for d in got if d.name == "scheduled")
-    assert [s.schedule.cron for s in scheduled.schedules] == ["0 3 * * *"]
+    assert [s.schedule.cron for s in scheduled.schedules] == ["0 3 * * 1"]
 
 
 @pytest.mark.parametrize("recipe", ["pipeline_small.yaml", "pipeline_gpu_8b.yaml"])
@@ -250,7 +250,11 @@ def test_work_pool_deployments_point_at_real_flows() -> None:
     import yaml
     from prefect import Flow
 
-    spec = yaml.safe_load((Path(__file__).resolve().parents[1] / "deployments" / "prefect.yaml").read_text())
+    from deployments.pipeline import prefect_yaml
+
+    text = (Path(__file__).resolve().parents[1] / "deployments" / "prefect.yaml").read_text()
+    assert text == prefect_yaml(), "regenerate it: python -m deployments.pipeline > deployments/prefect.yaml"
+    spec = yaml.safe_load(text)
     assert {d["entrypoint"] for d in spec["deployments"]} >= {
         "flows/pipeline.py:mapl_pipeline",
         "flows/stages.py:train_flow",
@@ -260,3 +264,13 @@ def test_work_pool_deployments_point_at_real_flows() -> None:
         fl = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), name)
         assert isinstance(fl, Flow)
         assert set(d["parameters"]) <= set(inspect.signature(fl.fn).parameters), d["entrypoint"]
+
+
+def test_artifacts_show_rounded_numbers() -> None:
+    from tasks.artifacts import contract_rows, rounded
+
+    gate = {"tables": [{"table": "t_intra@0", "rows": 3, "contracts": True,
+                        "metrics": {"rows": 3, "arguments_from_model_share": 1 / 3, "condition_share": {"1": 2 / 3}}}]}  # fmt: skip
+    (row,) = contract_rows(gate)
+    assert row["metrics"] == "arguments_from_model_share=0.3333" and "0.33333" not in str(row)
+    assert rounded({"a": [2 / 3, "x", 1], "b": 0.5}) == {"a": [0.6667, "x", 1], "b": 0.5}

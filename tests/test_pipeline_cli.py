@@ -107,14 +107,14 @@ def test_stage_commands_run_against_pinned_input_versions(server, tiny, tmp_path
     assert _json_tail(refreshed.stdout)["tables"] == {"t_original": 1, "t_quarantine": 1}  # ingested again
     unknown = _mapl(["run", "--config", str(recipe), "--refresh", "contracts"], env)
     assert unknown.returncode == 2 and "cannot refresh contracts" in unknown.stderr
-    built = _mapl(["stage", "build", "--config", str(recipe), "--input", "original@0"], env)
+    built = _mapl(["stage", "construct", "--config", str(recipe), "--input", "original@0"], env)
     assert built.returncode == 0, built.stderr
     record = _json_tail(built.stdout)
     assert record["input"] == "t_original@0" and record["tables"]["t_intra"] == 0
     store = DatasetStore(tmp_path / "root")
     assert [v.version for v in store.versions("t_original")] == [0, 1]
     assert store.to_pandas("t_original@1").equals(store.to_pandas("t_original@0"))
-    bad = _mapl(["stage", "build", "--config", str(recipe), "--input", "original@7"], env)
+    bad = _mapl(["stage", "construct", "--config", str(recipe), "--input", "original@7"], env)
     assert bad.returncode == 1 and "t_original@7" in bad.stderr + bad.stdout
 
 
@@ -128,10 +128,10 @@ def test_kill_during_construction_leaves_no_partial_version(server, tiny, tmp_pa
     def staging_has_rows() -> bool:
         return staging.is_dir() and any(p.stat().st_size > 0 for p in staging.glob("*intra*"))
 
-    _kill_when([MAPL, "stage", "build", "--config", str(recipe)], env, staging_has_rows)
+    _kill_when([MAPL, "stage", "construct", "--config", str(recipe)], env, staging_has_rows)
     store = DatasetStore(root)
     assert "t_intra" not in store.names()  # nothing half-written is visible
-    again = _mapl(["stage", "build", "--config", str(recipe)], env)
+    again = _mapl(["stage", "construct", "--config", str(recipe)], env)
     assert again.returncode == 0, again.stderr
     for kind in ("intra", "inter", "inter_comparisons"):
         versions = store.versions(f"t_{kind}")
@@ -147,7 +147,7 @@ def test_kill_during_training_resumes_from_the_last_checkpoint(server, tiny, tmp
     cfg["reward_model"].update(max_steps=600, save_steps=20, limit_per_level=None)
     recipe.write_text(yaml.safe_dump(cfg))
     assert _mapl(["stage", "ingest", "--config", str(recipe)], env).returncode == 0
-    built = _mapl(["stage", "build", "--config", str(recipe)], env)
+    built = _mapl(["stage", "construct", "--config", str(recipe)], env)
     assert built.returncode == 0, built.stderr[-3000:]
     checkpoints = root / "models" / "rm-t" / "checkpoints"
 
@@ -168,7 +168,7 @@ def test_concurrent_runs_do_not_corrupt_tables_or_the_cache(server, tiny, tmp_pa
     env = _env(server, root)
     recipe = _recipe(tmp_path, tiny, rows=60)
     assert _mapl(["stage", "ingest", "--config", str(recipe)], env).returncode == 0
-    procs = [subprocess.Popen([MAPL, "stage", "build", "--config", str(recipe)], env=env, stdout=subprocess.PIPE,
+    procs = [subprocess.Popen([MAPL, "stage", "construct", "--config", str(recipe)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
@@ -208,6 +208,16 @@ def test_the_ui_renders_the_run_artifacts(server, tiny, tmp_path) -> None:
                 break
         return dom
 
+    # the run graph draws the pipeline's edges: ingest → construction → contracts → trainings → evaluations
+    graph = json.load(urllib.request.urlopen(f"{server}/api/flow_runs/{run_id}/graph-v2", timeout=30))
+    label = {node["id"]: node["label"] for _, node in graph["nodes"]}
+    edges = {(label[p["id"]], node["label"]) for _, node in graph["nodes"] for p in node["parents"]}
+    construct = "instruction-combination sampling"
+    expected_edges = {("ingest", "prompt-condition generation"), ("prompt-condition generation", construct),
+                      ("ingest", construct), (construct, "data contracts"), (construct, "constructed tables"),
+                      ("train policy", "evaluate mapl"), ("train policy_baseline", "evaluate baseline")}  # fmt: skip
+    expected_edges |= {("data contracts", f"train {role}") for role in ("rm", "rm_baseline", "policy")}
+    assert expected_edges <= edges, sorted(edges)
     # the flow run with its stages' log lines (task names fill in later on a loaded machine)
     expected = ("mapl-pipeline", "Task runs", "pipeline tiny finished", "Completed")
     run_page = render(f"{server}/runs/flow-run/{run_id}", *expected)
@@ -224,3 +234,34 @@ def test_the_ui_renders_the_run_artifacts(server, tiny, tmp_path) -> None:
     assert shot.is_file() and shot.stat().st_size > 10_000
     if os.environ.get("MAPL_UPDATE_SCREENSHOT"):
         shutil.copy(shot, DOCS / "images" / "prefect-artifact-baseline-vs-mapl.png")
+
+
+def test_cli_commands_use_the_server_mapl_ui_runs_for_their_data_root(tiny, tmp_path) -> None:
+    root = tmp_path / "root"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(MAPL_DATA_ROOT=str(root), PREFECT_SERVER_ANALYTICS_ENABLED="false", HF_HUB_OFFLINE="1")
+    port = _free_port()
+    ui = subprocess.Popen([MAPL, "ui", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
+                break
+            except OSError:
+                assert time.time() < deadline and ui.poll() is None, "mapl ui did not come up"
+                time.sleep(0.5)
+        done = _mapl(["stage", "ingest", "--config", str(_recipe(tmp_path, tiny))], env)
+        assert done.returncode == 0, done.stderr
+        assert f"using the Prefect server of `mapl ui` at http://127.0.0.1:{port}" in done.stderr
+        query = json.dumps({"flows": {"name": {"any_": ["mapl-stage-ingest"]}}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/flow_runs/filter", query,
+                                         {"Content-Type": "application/json"})  # fmt: skip
+        runs = json.load(urllib.request.urlopen(request, timeout=30))
+        assert [r["state_type"] for r in runs] == ["COMPLETED"]  # the run went to that server
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=30)
+    stale = _mapl(["stage", "ingest", "--config", str(_recipe(tmp_path, tiny))], env)  # its server is gone
+    assert stale.returncode == 0 and "using the Prefect server" not in stale.stderr, stale.stderr

@@ -1,74 +1,72 @@
-"""configs/build_hh_lexical.yaml and configs/train_rm_lexical.yaml are the quality experiment's lexical preset
-(benchmarks/rm_quality.py) as CLI recipes: the same build, byte for byte in its settings, and the MAPL arm's
-training settings. If the preset moves, these fail until the recipes move with it."""
+"""The quality experiments are recipes (configs/experiments/): every arm expands to a `TrainConfig` that
+`training.run.train` runs, and the lexical experiment's build and arms are the CLI recipes
+configs/build_hh_lexical.yaml and configs/train_rm_lexical.yaml (with and without --baseline)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rm_quality_module import ROOT, rmq
+import pytest
 
 from mapl_core.config import BuildConfig
+from mapl_core.experiments.recipe import Experiment
+from mapl_core.paths import shared_data_dir
 from mapl_core.training.config import TrainConfig
 
-LEXICAL = rmq.PRESETS["lexical"]
-MAPL_ARM = rmq.VARIANTS["variant: MAPL with mirrored intra rows"]
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "configs" / "experiments"
+LEXICAL = Experiment.from_yaml(EXPERIMENTS / "rm_quality_lexical.yaml")
+PER_RUN = {"name", "data", "model", "output_dir"}  # where a run writes and reads, not what it trains
 
 
-def test_build_recipe_is_the_lexical_preset_mirrored_build() -> None:
+def test_every_shipped_experiment_expands_every_catalog_arm() -> None:
+    paths = sorted(p for p in EXPERIMENTS.glob("rm_quality_*.yaml"))
+    assert [p.stem for p in paths] == ["rm_quality_cpu", "rm_quality_full", "rm_quality_lexical"]
+    for path in paths:
+        exp = Experiment.from_yaml(path)
+        for variant in exp.variants:
+            cfg = exp.train_config(variant, 2, Path("out"))
+            assert (cfg.kind, cfg.seed, cfg.data) == ("rm", 2, exp.data_name(exp.variants[variant].intra))
+
+
+def test_an_unknown_arm_or_a_per_arm_field_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "variants.yaml").write_text((EXPERIMENTS / "variants.yaml").read_text())
+    (tmp_path / "x.yaml").write_text("name: x\narms: {baseline: 1, nope: 1}\n")
+    with pytest.raises(ValueError, match="unknown variants"):
+        Experiment.from_yaml(tmp_path / "x.yaml")
+    (tmp_path / "x.yaml").write_text("name: x\ntrain: {seed: 3}\narms: {baseline: 1}\n")
+    with pytest.raises(ValueError, match="set per arm"):
+        Experiment.from_yaml(tmp_path / "x.yaml")
+
+
+def test_build_recipe_is_the_lexical_experiments_mirrored_build() -> None:
     recipe = BuildConfig.from_yaml(ROOT / "configs" / "build_hh_lexical.yaml")
     source = (ROOT / recipe.source).resolve()  # the CLI reads it from the repository root
     assert source.is_file(), source
-    restrict, _ = rmq.family_restriction(LEXICAL["families"])
-    preset = rmq.build_config(rmq.PAIRS, recipe.name, intra_pairing="mirrored", **restrict)
-    assert Path(preset.source).resolve() == source
-    assert recipe.model_copy(update={"source": preset.source}) == preset
-    assert recipe.model_copy(update={"source": preset.source}).config_hash() == preset.config_hash()
+    built = LEXICAL.build_config("mirrored", shared_data_dir())
+    assert Path(built.source).resolve() == source
+    assert recipe.model_copy(update={"source": built.source, "name": built.name}) == built
+    assert recipe.config_hash() != built.config_hash()  # the path as given is a setting ...
+    assert recipe.model_copy(update={"source": built.source}).config_hash() == built.config_hash()  # ... only
 
 
-def test_train_recipe_is_the_lexical_preset_mapl_arm() -> None:
-    build = BuildConfig.from_yaml(ROOT / "configs" / "build_hh_lexical.yaml")
-    cfg = TrainConfig.from_yaml(ROOT / "configs" / "train_rm_lexical.yaml")
-    assert (cfg.kind, cfg.model, cfg.data) == ("rm", "default", build.name)
-    assert (cfg.max_steps, cfg.batch_size, cfg.grad_accum) == (LEXICAL["steps"], LEXICAL["batch"], 1)
-    assert cfg.learning_rate == LEXICAL["lr"]
-    assert (cfg.max_length, cfg.truncation) == (LEXICAL["max_length"], LEXICAL["truncation"])
-    assert (cfg.scheduler, cfg.warmup_steps) == (LEXICAL["scheduler"], rmq.WARMUP_STEPS)
-    assert cfg.level_mix == "balanced" and not cfg.curriculum  # the script's --mix default, one stage
-    assert cfg.level_shares == dict(MAPL_ARM.shares)
-    levels = cfg.levels
-    assert (levels.original, levels.intra, levels.inter) == MAPL_ARM[:3]
-    assert (levels.inter_variant, levels.inter_pairs) == (MAPL_ARM.inter_variant, MAPL_ARM.inter_pairs)
-    assert levels.intra_flipped == MAPL_ARM.flipped
-
-
-def test_the_recipes_baseline_flag_gives_the_presets_baseline_arm() -> None:
-    cfg = TrainConfig.from_yaml(ROOT / "configs" / "train_rm_lexical.yaml")
-    base = cfg.baseline()
-    arm = rmq.VARIANTS["baseline (original only)"]
-    assert (base.levels.original, base.levels.intra, base.levels.inter) == arm[:3]
-    assert base.model_copy(update={"levels": cfg.levels, "name": cfg.name}) == cfg  # nothing else changes
-
-
-def test_the_script_draws_its_rows_with_the_library_stream() -> None:
-    """The records were made with mixed_indices cut to steps x batch; the script now asks
-    run.training_stream, which is what the lexical recipe trains on (for any seed and shares)."""
-    import random
-    from argparse import Namespace
-    from types import SimpleNamespace
-
-    from mapl_core.training.mixing import mixed_indices
-    from mapl_core.training.run import training_stream
-
-    rng = random.Random(0)
-    levels = rng.choices(["original", "intra", "inter", "inter_margin"], weights=[1, 2, 5, 2], k=500)
-    args = Namespace(mix="balanced", steps=30, batch=8)
+def test_train_recipe_is_the_lexical_experiments_mapl_arm_and_its_baseline() -> None:
     recipe = TrainConfig.from_yaml(ROOT / "configs" / "train_rm_lexical.yaml")
-    per_step = SimpleNamespace(per_device_train_batch_size=8, gradient_accumulation_steps=1, world_size=1)
-    for seed, shares in ((0, ()), (3, (("original", 2.0),))):
-        order = rmq.training_order(levels, args, seed, shares, ())
-        assert order == mixed_indices(levels, "balanced", seed, dict(shares))[: 30 * 8]
-        cfg = recipe.model_copy(update={"seed": seed, "level_shares": dict(shares), "max_steps": 30})
-        assert order == training_stream(cfg, levels, per_step)
-    staged = rmq.training_order(levels, args, 0, (), ((("intra",), 0.5), (None, 0.5)))
-    assert len(staged) == 30 * 8 and {levels[i] for i in staged[:120]} == {"intra"}
+    arm = LEXICAL.train_config("mapl-mirrored", 0, Path("out"))
+    assert arm.model_dump(exclude=PER_RUN) == recipe.model_dump(exclude=PER_RUN)
+    assert arm.config_hash() != recipe.config_hash()  # they name other builds
+    base = LEXICAL.train_config("baseline", 0, Path("out"))
+    assert base.model_dump(exclude=PER_RUN) == recipe.baseline().model_dump(exclude=PER_RUN)
+    # MiniLM either way: the recipe's 'default' reward model is the experiment's 'minilm'
+    from mapl_core.training.run import resolve_training_model
+
+    assert resolve_training_model(recipe.model, "rm") == resolve_training_model(arm.model, "rm")
+
+
+def test_curricula_are_shares_of_the_steps_and_keep_their_order() -> None:
+    cfg = LEXICAL.train_config("curriculum-mapl-then-intra", 1, Path("out"), max_steps=40)
+    assert [(s.levels, s.steps) for s in cfg.curriculum] == [
+        (["original", "intra", "inter", "inter_margin"], 20),
+        (["intra"], 20),
+    ]
+    assert cfg.data == LEXICAL.data_name("mirrored") != LEXICAL.data_name("independent")

@@ -297,3 +297,18 @@ def test_flipped_intra_rows_are_those_whose_other_response_reverses_the_preferen
     plain = comparisons_for(tables, ("intra",), "both", "train")
     assert with_flipped[: len(plain)] == plain
     assert len(with_flipped) - len(plain) == int((built.split == "train").sum())
+
+
+def test_training_curves_give_each_level_one_colour_in_both_panels() -> None:
+    import matplotlib.pyplot as plt
+
+    from mapl_core.training.report import curves_figure
+
+    levels = ("original", "intra", "inter", "inter_margin")
+    history = [{"step": s, "loss": 1.0 / s, **{f"{lv}_{k}": 0.5 for lv in levels for k in ("loss", "accuracy")}}
+               for s in (1, 2, 3)]  # fmt: skip
+    fig = curves_figure(history)
+    loss, acc = ({line.get_label(): line.get_color() for line in ax.lines} for ax in fig.axes)
+    plt.close(fig)
+    assert {lv: loss[f"{lv}_loss"] for lv in levels} == {lv: acc[f"{lv}_accuracy"] for lv in levels}
+    assert len({loss[f"{lv}_loss"] for lv in levels} | {loss["loss"]}) == 5  # all different

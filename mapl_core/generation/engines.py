@@ -11,75 +11,21 @@ server's `response_format`); transformers cannot constrain, so its callers must 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-Message = dict[str, str]
+from mapl_core.generation.protocol import Generator, Message, SamplingConfig, prompt_seed
+from mapl_core.generation.revision import model_revision
 
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    max_new_tokens: int = 256
-    temperature: float = 0.0  # 0: greedy
-    top_p: float = 1.0
-    seed: int = 0
-
-    def as_key(self) -> dict:
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "seed": self.seed,
-        }
-
-
-def prompt_seed(seed: int, messages: list[Message]) -> int:
-    digest = hashlib.sha256(json.dumps([seed, messages], ensure_ascii=False).encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def model_revision(model: str) -> str:
-    """A local folder: hash of its config and tokenizer files, and of its weight files' names, sizes and
-    sampled contents; a hub id: as given."""
-    path = Path(model)
-    if not path.is_dir():
-        return model
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.suffix in (".json", ".jinja", ".txt", ".model"):
-            h.update(f.name.encode() + f.read_bytes())
-        elif f.suffix in (".safetensors", ".bin", ".gguf"):
-            h.update(f"{f.name}:{f.stat().st_size}".encode())
-            h.update(_weight_samples(f))
-    return h.hexdigest()[:16]
-
-
-def _weight_samples(path: Path, samples: int = 16, size: int = 1 << 16) -> bytes:
-    """Bytes from evenly spaced places in a weight file. Two fine-tunes of one base model have the same
-    config, tokenizer and file sizes; their weights differ nearly everywhere, so a sample tells them apart
-    without reading gigabytes (a full hash of an 8B model takes minutes)."""
-    total = path.stat().st_size
-    out = []
-    with path.open("rb") as fh:
-        for k in range(samples):
-            fh.seek(k * total // samples)
-            out.append(fh.read(size))
-    return b"".join(out)
-
-
-class Generator(Protocol):
-    engine: str  # backend and version, part of every cache key
-    model: str
-    revision: str
-
-    def generate(
-        self, conversations: list[list[Message]], params: SamplingConfig, json_schema: dict | None = None
-    ) -> list[str]: ...
+__all__ = [
+    "BACKENDS",
+    "Generator",
+    "Message",
+    "SamplingConfig",
+    "model_revision",
+    "open_generator",
+    "prompt_seed",
+]
 
 
 class TransformersGenerator:

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from mapl_core.generation.engines import Message, SamplingConfig, model_revision, prompt_seed
+from mapl_core.generation.protocol import Message, SamplingConfig, prompt_seed
+from mapl_core.generation.revision import model_revision
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 START_HINT = (

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mapl_core.config import BuildConfig
 from mapl_core.training.config import TrainConfig
 
+NIGHTLY = "0 3 * * *"  # the scheduled pipeline: every night at 03:00 (deployments/, `mapl serve --cron`)
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

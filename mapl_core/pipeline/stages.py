@@ -25,7 +25,7 @@ from mapl_core.config import BuildConfig
 from mapl_core.generation.engines import model_revision
 from mapl_core.pipeline.config import EvaluationConfig
 from mapl_core.pipeline.keys import stage_key
-from mapl_core.storage.delta_tables import DatasetStore
+from mapl_core.storage.delta_tables import DatasetStore, TableRef
 from mapl_core.training.config import TrainConfig
 
 Record = dict[str, Any]
@@ -105,7 +105,7 @@ def propose_stage(cfg: BuildConfig, store: DatasetStore, original: tuple[str, in
     every response of an original table version. Answers go to the proposal cache, where construction finds
     them (so construction starts no engine). Without `proposals:` in the recipe, rule-based only: nothing to do."""
     if cfg.proposals is None:
-        return {"proposals": "off (rules only)", "input": f"{original[0]}@{original[1]}"}
+        return {"proposals": "off (rules only)", "input": str(TableRef(*original))}
     from mapl_core.build import propose_batch, table_batches
     from mapl_core.data.ingest import IngestReport
     from mapl_core.generation.proposals import open_proposer
@@ -120,7 +120,7 @@ def propose_stage(cfg: BuildConfig, store: DatasetStore, original: tuple[str, in
     finally:
         proposer.cache.close()
         getattr(proposer.generator, "close", lambda: None)()
-    return {"proposals": proposer.describe(), "input": f"{original[0]}@{original[1]}",
+    return {"proposals": proposer.describe(), "input": str(TableRef(*original)),
             "seconds": round(time.perf_counter() - t0, 2)}  # fmt: skip
 
 
@@ -140,11 +140,11 @@ def construct_stage(
     key = construct_key(cfg, original)
     names = [table_name(cfg, k) for k in CONSTRUCT_KINDS]
     if not refresh and (found := reusable(store, names, key)) is not None:
-        return {"key": key, **found, "seconds": 0.0, "reused": True, "input": f"{original[0]}@{original[1]}"}
+        return {"key": key, **found, "seconds": 0.0, "reused": True, "input": str(TableRef(*original))}
     t0 = time.perf_counter()
     outcome = build(cfg, store, contracts, workers=workers, stage="construct", original=original,
                     metadata={"stage_key": key}, batch_map=batch_map, progress=progress)  # fmt: skip
-    return {**_record(outcome, key, time.perf_counter() - t0), "input": f"{original[0]}@{original[1]}"}
+    return {**_record(outcome, key, time.perf_counter() - t0), "input": str(TableRef(*original))}
 
 
 def contract_gate(store: DatasetStore, tables: dict[str, int]) -> Record:
@@ -154,10 +154,10 @@ def contract_gate(store: DatasetStore, tables: dict[str, int]) -> Record:
         info = next((v for v in store.versions(name) if v.version == version), None)
         contract = info.contract if info else None
         ok = bool(contract and contract.get("success"))
-        rows.append({"table": f"{name}@{version}", "rows": info.rows if info else None, "contracts": ok,
+        rows.append({"table": str(TableRef(name, version)), "rows": info.rows if info else None, "contracts": ok,
                      "metrics": (contract or {}).get("metrics", {})})  # fmt: skip
         if not ok:
-            failed.append(f"{name}@{version}")
+            failed.append(str(TableRef(name, version)))
     if failed:
         raise ContractFailed(f"no passing data-contract result for {', '.join(failed)}", [])
     return {"tables": rows}

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -49,12 +49,30 @@ class VersionInfo:
         return json.loads(self.metadata.get("contract", "null") or "null")
 
 
-def parse_ref(ref: str) -> tuple[str, int | None]:
-    """`name` or `name@version` → (name, version or None)."""
-    name, _, version = ref.partition("@")
-    if version and not version.isdigit():
-        raise ValueError(f"{ref!r}: the version after @ must be a number")
-    return name, int(version) if version else None
+class TableRef(NamedTuple):
+    """One table version, `name@version` as users write it (version None: the latest). A tuple, so code that
+    unpacks `(name, version)` keeps working; `str()` gives the written form back."""
+
+    name: str
+    version: int | None = None
+
+    @classmethod
+    def parse(cls, ref: str | tuple[str, int | None]) -> TableRef:
+        """`name`, `name@version`, or a (name, version) pair."""
+        if not isinstance(ref, str):
+            return cls(*ref)
+        name, _, version = ref.partition("@")
+        if version and not version.isdigit():
+            raise ValueError(f"{ref!r}: the version after @ must be a number")
+        return cls(name, int(version) if version else None)
+
+    def __str__(self) -> str:
+        return self.name if self.version is None else f"{self.name}@{self.version}"
+
+
+def parse_ref(ref: str) -> TableRef:
+    """`name` or `name@version` → TableRef(name, version or None)."""
+    return TableRef.parse(ref)
 
 
 class Fingerprint:
@@ -251,15 +269,15 @@ class DatasetStore:
             return table.to_pyarrow_table(columns=columns, filesystem=fs)
         return table.to_pyarrow_table(columns=columns)
 
-    def to_pandas(self, ref: str):
-        name, version = parse_ref(ref)
+    def to_pandas(self, ref: str | TableRef):
+        name, version = TableRef.parse(ref)
         return self.read(name, version).to_pandas()
 
-    def to_dataset(self, ref: str):
+    def to_dataset(self, ref: str | TableRef):
         """The table as a Hugging Face `datasets.Dataset`."""
         import datasets
 
-        name, version = parse_ref(ref)
+        name, version = TableRef.parse(ref)
         return datasets.Dataset(self.read(name, version))
 
 

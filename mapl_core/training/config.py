@@ -140,14 +140,8 @@ class TrainConfig(_Strict):
         return TrainConfig.model_validate(raw)
 
     def config_hash(self) -> str:
-        exclude = {"output_dir", "logging_steps", "save_steps"}
-        if not self.curriculum:
-            exclude.add("curriculum")  # recipes without a curriculum keep the hash they had before it existed
-        if self.truncation == "half":
-            exclude.add("truncation")  # likewise recipes on the one rule there was before the option
-        if not self.level_shares:
-            exclude.add("level_shares")  # and recipes that leave the balanced mix as it was
-        payload = self.model_dump(mode="json", exclude=exclude)
+        """What the training depends on: every field but where it writes and how often it logs or saves."""
+        payload = self.model_dump(mode="json", exclude={"output_dir", "logging_steps", "save_steps"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

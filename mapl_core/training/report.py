@@ -12,7 +12,7 @@ from mapl_core.training.objective import LEVELS
 
 if TYPE_CHECKING:
     from mapl_core.training.config import TrainConfig
-    from mapl_core.training.run import TrainOutcome
+    from mapl_core.training.outcome import TrainOutcome
 
 
 def write_model_card(folder: Path, cfg: TrainConfig, outcome: TrainOutcome, base_model: str) -> None:
@@ -85,8 +85,24 @@ Config hash `{cfg.config_hash()}`. Curves: `training_curves.png`; everything abo
     (folder / "README.md").write_text(card)
 
 
+# one colour per level in both panels (the total loss is black), so a level reads the same left and right
+COLOURS = {
+    "loss": "black",
+    **dict(zip(LEVELS, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=False)),
+}
+
+
 def plot_curves(history: list[dict], path: Path) -> None:
-    """Training loss and each level's loss and accuracy against the step."""
+    """`training_curves.png`: the figure of `curves_figure`."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(history)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def curves_figure(history: list[dict]):
+    """Training loss and each level's loss and accuracy against the step, a level in one colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,16 +110,16 @@ def plot_curves(history: list[dict], path: Path) -> None:
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
-        series = ["loss"] if key == "loss" else []
-        series += [f"{lv}_{key}" for lv in LEVELS]
-        for name in series:
+        series = [("loss", "loss")] if key == "loss" else []
+        series += [(f"{lv}_{key}", lv) for lv in LEVELS]
+        for name, colour in series:
             points = [(h["step"], h[name]) for h in history if name in h and "step" in h]
             if points:
-                ax.plot(*zip(*points, strict=True), label=name, marker="." if len(points) < 30 else None)
+                ax.plot(*zip(*points, strict=True), label=name, color=COLOURS[colour],
+                        marker="." if len(points) < 30 else None)  # fmt: skip
         ax.set_xlabel("step")
         ax.set_title(key)
         if ax.lines:
             ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,14 @@ import pandas as pd
 from mapl_core.generation.default_model import resolve_model
 from mapl_core.generation.engines import model_revision
 from mapl_core.paths import data_root
-from mapl_core.storage.delta_tables import DatasetStore
+from mapl_core.storage.delta_tables import DatasetStore, TableRef
 from mapl_core.training.config import TrainConfig
 from mapl_core.training.encoding import encode_comparisons
 from mapl_core.training.examples import Comparison, comparisons_for, sample_per_level
+from mapl_core.training.kinds import model_kind
 from mapl_core.training.metrics import level_metrics
 from mapl_core.training.mixing import mixed_indices, staged_indices
+from mapl_core.training.outcome import TrainOutcome
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +37,6 @@ TABLE_KINDS = ("original", "intra", "inter", "inter_comparisons")
 
 class TrainingDataRejected(RuntimeError):
     """A table version has no passing data-contract result: nothing trains on it."""
-
-
-@dataclass
-class TrainOutcome:
-    output: Path
-    model_dir: Path
-    data_versions: dict[str, int]
-    metrics: dict[str, dict[str, float]]
-    encoding: dict[str, Any]
-    train_seconds: float
-    steps: int
-    comparisons_per_second: float
-    resumed_from: str | None = None
-    ref_cache_hit: bool | None = None
-    log_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def resolve_training_model(model: str, kind: str) -> str:
@@ -69,17 +56,15 @@ def read_tables(store: DatasetStore, cfg: TrainConfig) -> tuple[dict[str, pd.Dat
     for kind in TABLE_KINDS:
         name = f"{cfg.data}_{kind}"
         history = store.versions(name)
-        wanted = cfg.data_versions.get(kind, history[-1].version)
-        info = next((v for v in history if v.version == wanted), None)
+        ref = TableRef(name, cfg.data_versions.get(kind, history[-1].version))
+        info = next((v for v in history if v.version == ref.version), None)
         if info is None:
-            raise TrainingDataRejected(
-                f"{name}@{wanted} does not exist (versions: {[v.version for v in history]})"
-            )
+            raise TrainingDataRejected(f"{ref} does not exist (versions: {[v.version for v in history]})")
         contract = info.contract
         if not contract or not contract.get("success"):
-            raise TrainingDataRejected(f"{name}@{wanted} has no passing data-contract result; rebuild it")
-        tables[kind] = store.to_pandas(f"{name}@{wanted}")
-        versions[kind] = wanted
+            raise TrainingDataRejected(f"{ref} has no passing data-contract result; rebuild it")
+        tables[kind] = store.to_pandas(ref)
+        versions[kind] = ref.version
     return tables, versions
 
 
@@ -106,8 +91,6 @@ def stream_rows(cfg: TrainConfig, sample: list[Comparison], table: list[Comparis
 
 
 def _trainer_args(cfg: TrainConfig, checkpoints: Path):
-    from trl import DPOConfig, RewardConfig
-
     common = dict(
         output_dir=str(checkpoints),
         max_steps=cfg.max_steps,
@@ -126,9 +109,7 @@ def _trainer_args(cfg: TrainConfig, checkpoints: Path):
         data_seed=cfg.seed,
         dataloader_pin_memory=False,
     )
-    if cfg.kind == "rm":
-        return RewardConfig(**common)
-    return DPOConfig(**common, beta=cfg.beta)
+    return model_kind(cfg).trainer_config(common)
 
 
 def _lora(cfg: TrainConfig, model):
@@ -136,13 +117,13 @@ def _lora(cfg: TrainConfig, model):
         return None
     from peft import LoraConfig
 
-    head = [n for n in ("score", "classifier") if hasattr(model, n)] if cfg.kind == "rm" else None
+    task, head = model_kind(cfg).lora_task(model)
     return LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=cfg.lora.target_modules,
-        task_type="SEQ_CLS" if cfg.kind == "rm" else "CAUSAL_LM",
+        task_type=task,
         modules_to_save=head,
     )
 
@@ -197,6 +178,34 @@ def resumable_checkpoint(checkpoints: Path, run: dict[str, Any], fresh: bool = F
     return None
 
 
+@dataclass
+class _Comparisons:
+    """The rows one training reads: its table versions, the train split's comparisons (in table order and as
+    sampled) and the held-out ones."""
+
+    versions: dict[str, int]
+    table: list[Comparison]
+    train: list[Comparison]
+    held_out: list[Comparison]
+
+
+def _comparisons(cfg: TrainConfig, store: DatasetStore) -> _Comparisons:
+    tables, versions = read_tables(store, cfg)
+    levels = cfg.levels
+    table = comparisons_for(
+        tables, levels.active(), levels.inter_variant, "train", levels.inter_pairs, levels.intra_flipped
+    )
+    train_comps = sample_per_level(table, cfg.limit_per_level, cfg.seed)
+    held_out = sample_per_level(
+        comparisons_for(tables, ("original", "intra", "inter"), "both", cfg.eval_split),
+        cfg.eval_limit_per_level,
+        0,
+    )
+    if not train_comps:
+        raise TrainingDataRejected(f"no training comparisons in {cfg.data} for levels {levels.active()}")
+    return _Comparisons(versions, table, train_comps, held_out)
+
+
 def train(
     cfg: TrainConfig, store: DatasetStore, output: Path | None = None, fresh: bool = False
 ) -> TrainOutcome:
@@ -204,103 +213,48 @@ def train(
     run's last checkpoint there unless `fresh`."""
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from mapl_core.training.dpo import MaplDPOTrainer, ref_cache_key
-    from mapl_core.training.reward import MaplRewardTrainer, sequence_scores
-
+    kind = model_kind(cfg)
     output = output or Path(cfg.output_dir or data_root() / "models" / cfg.name)
-    tables, versions = read_tables(store, cfg)
-    table_comps = comparisons_for(
-        tables,
-        cfg.levels.active(),
-        cfg.levels.inter_variant,
-        "train",
-        cfg.levels.inter_pairs,
-        cfg.levels.intra_flipped,
-    )
-    train_comps = sample_per_level(table_comps, cfg.limit_per_level, cfg.seed)
-    eval_comps = sample_per_level(
-        comparisons_for(tables, ("original", "intra", "inter"), "both", cfg.eval_split),
-        cfg.eval_limit_per_level,
-        0,
-    )
-    if not train_comps:
-        raise TrainingDataRejected(f"no training comparisons in {cfg.data} for levels {cfg.levels.active()}")
-
+    comps = _comparisons(cfg, store)
     path = resolve_training_model(cfg.model, cfg.kind)
     revision = model_revision(path)  # keys the reference log-probs and the checkpoints' run
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     torch.manual_seed(cfg.seed)  # the reward head's initial weights
-    if cfg.kind == "rm":
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, dtype=torch.float32)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = kind.load_model(path)
     model.config.pad_token_id = tokenizer.pad_token_id
-    train_cols, train_report = encode_comparisons(train_comps, tokenizer, cfg.max_length, cfg.truncation)
-    eval_cols, eval_report = encode_comparisons(eval_comps, tokenizer, cfg.max_length, cfg.truncation)
-    train_ds, eval_ds = Dataset.from_dict(train_cols), Dataset.from_dict(eval_cols) if eval_comps else None
+    train_cols, train_report = encode_comparisons(comps.train, tokenizer, cfg.max_length, cfg.truncation)
+    eval_cols, eval_report = encode_comparisons(comps.held_out, tokenizer, cfg.max_length, cfg.truncation)
+    eval_ds = Dataset.from_dict(eval_cols) if comps.held_out else None
 
     checkpoints = output / "checkpoints"
     args = _trainer_args(cfg, checkpoints)
-    common = dict(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
-                  level_weights=cfg.levels.weights(), peft_config=_lora(cfg, model),
+    common = dict(model=model, args=args, train_dataset=Dataset.from_dict(train_cols), eval_dataset=eval_ds,
+                  processing_class=tokenizer, level_weights=cfg.levels.weights(), peft_config=_lora(cfg, model),
                   keep_order=bool(cfg.curriculum))  # fmt: skip
-    data_version = ",".join(f"{cfg.data}_{k}@{v}" for k, v in versions.items())
-    if cfg.kind == "rm":
-        trainer = MaplRewardTrainer(**common)
-    else:
-        # the stored log-probs depend on which comparisons were selected, not on the optimizer or the name
-        selection = json.dumps(
-            cfg.model_dump(
-                mode="json",
-                include={"levels", "limit_per_level", "seed", "eval_split", "eval_limit_per_level"},
-            ),
-            sort_keys=True,
-        )
-        keys = {
-            name: ref_cache_key(
-                revision,
-                f"{data_version}|{name}|{selection}",
-                tokenizer,
-                cfg.max_length,
-                cfg.truncation,
-            )
-            for name in ("train", "eval")
-        }
-        trainer = MaplDPOTrainer(**common, ref_cache_dir=store.cache_dir() / "ref_logps", ref_cache_keys=keys)
-
-    # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
-    trainer.train_dataset = trainer.train_dataset.select(stream_rows(cfg, train_comps, table_comps, args))
-    resume = resumable_checkpoint(
-        checkpoints,
-        {"config": cfg.config_hash(), "data": versions, "model": revision, "code": training_code()},
-        fresh,
+    data_version = ",".join(str(TableRef(f"{cfg.data}_{k}", v)) for k, v in comps.versions.items())
+    trainer = kind.make_trainer(
+        common, store=store, revision=revision, data_version=data_version, tokenizer=tokenizer
     )
+    # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
+    trainer.train_dataset = trainer.train_dataset.select(stream_rows(cfg, comps.train, comps.table, args))
+    run = {"config": cfg.config_hash(), "data": comps.versions, "model": revision, "code": training_code()}
+    resume = resumable_checkpoint(checkpoints, run, fresh)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - t0
 
-    if cfg.kind == "rm":
-        scorer = sequence_scores
-        eval_columns = eval_cols
-    else:
-
-        def scorer(m, batch):  # the implicit reward β·(log π − log π_ref)
-            return cfg.beta * (trainer._sequence_logps(m, batch) - batch["ref_logps"])
-
-        eval_columns = (
-            {**eval_cols, "ref_logps": trainer.eval_dataset["ref_logps"]} if eval_ds is not None else {}
-        )
-    metrics = level_metrics(trainer.model, eval_columns, tokenizer.pad_token_id, scorer) if eval_comps else {}
-
-    model_dir = output / "model"
+    columns = kind.held_out_columns(trainer, eval_cols)
+    metrics = (
+        level_metrics(trainer.model, columns, tokenizer.pad_token_id, kind.scorer(trainer)) if columns else {}
+    )
     outcome = TrainOutcome(
         output=output,
-        model_dir=model_dir,
-        data_versions=versions,
+        model_dir=output / "model",
+        data_versions=comps.versions,
         metrics=metrics,
         encoding={
             "max_length": cfg.max_length,
@@ -315,11 +269,16 @@ def train(
         ref_cache_hit=getattr(trainer, "ref_cache_hits", {}).get("train"),
         log_history=list(trainer.state.log_history),
     )
+    _save(trainer, tokenizer, cfg, outcome, path)
+    return outcome
+
+
+def _save(trainer, tokenizer, cfg: TrainConfig, outcome: TrainOutcome, base_model: str) -> None:
+    """The model folder, written whole or not at all (`atomic_output`)."""
     from mapl_core.files import atomic_output
     from mapl_core.training.report import write_model_card
 
-    with atomic_output(model_dir) as staging:
+    with atomic_output(outcome.model_dir) as staging:
         trainer.save_model(str(staging))
         tokenizer.save_pretrained(str(staging))
-        write_model_card(staging, cfg, outcome, path)
-    return outcome
+        write_model_card(staging, cfg, outcome, base_model)

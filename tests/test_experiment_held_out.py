@@ -1,13 +1,13 @@
-"""What the all-inter column of benchmarks/rm_quality.py is made of: consistent held-out inter rows counted by
-what carries their label (`examples.inter_kinds`) and the bound that puts on a perfect instruction reader
-(--merge carrying the count: test_rm_quality_merge.py)."""
+"""The quality experiment's held-out columns (mapl_core.experiments.held_out): what the all-inter column is made
+of, counted by what carries each row's label (`examples.inter_kinds`), and the bound that puts on a perfect
+instruction reader."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
-from rm_quality_module import rmq
 
+from mapl_core.experiments.held_out import held_out_sets, inter_makeup, makeup_line, reader_bound
 from mapl_core.training.examples import INTER_KINDS, decided_inter, inter_kinds
 
 
@@ -50,13 +50,24 @@ def test_inter_kinds_on_a_real_build(tables) -> None:
 
 
 def test_makeup_counts_the_pool_and_the_sample_and_bounds_the_gain() -> None:
-    makeup = rmq.inter_makeup(inter_rows(), ("test", "validation"), ["d1", "s1", "x1", "bad", "t1"])
+    makeup = inter_makeup(inter_rows(), ("test", "validation"), ["d1", "s1", "x1", "bad", "t1"])
     assert makeup == {
         "pool": {"decided": 2, "same_instructions": 2, "different_instructions": 1},
         "sampled": {"decided": 1, "same_instructions": 1, "different_instructions": 1},
     }
     # a third decided, the baseline right on 40% of them: at most a third of 60 points
-    assert rmq.reader_bound(makeup, 0.40) == pytest.approx(20.0)
-    line = rmq.makeup_line(makeup)
+    assert reader_bound(makeup, 0.40) == pytest.approx(20.0)
+    line = makeup_line(makeup)
     assert "3 of 5 consistent held-out rows" in line and "decided 1 (33.3%)" in line
     assert "(pool: 2 / 2 / 1)" in line
+
+
+def test_held_out_sets_come_from_the_held_out_splits_only(tables) -> None:
+    comps, groups = held_out_sets(tables, tables["intra"], ("test", "validation"), None)
+    assert len(comps) == len(groups) and {"original", "intra", "inter"} <= set(groups)
+    train_keys = set(tables["original"][tables["original"].split == "train"].pair_id)
+    originals = [c for c, g in zip(comps, groups, strict=True) if g == "original"]
+    assert originals and not {c.key for c in originals} & train_keys
+    decided = {c.key for c, g in zip(comps, groups, strict=True) if g == "inter_decided"}
+    held_inter = tables["inter"][tables["inter"].split != "train"]
+    assert decided == set(decided_inter(held_inter).row_id)

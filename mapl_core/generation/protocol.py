@@ -1,0 +1,43 @@
+"""What every generation backend shares: messages, sampling settings, per-prompt seeds and the `Generator`
+protocol. Its own module so that the engines (engines.py) and the server client (server.py) both import it
+without importing each other."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int = 0
+
+    def as_key(self) -> dict:
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+
+
+def prompt_seed(seed: int, messages: list[Message]) -> int:
+    digest = hashlib.sha256(json.dumps([seed, messages], ensure_ascii=False).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class Generator(Protocol):
+    engine: str  # backend and version, part of every cache key
+    model: str
+    revision: str
+
+    def generate(
+        self, conversations: list[list[Message]], params: SamplingConfig, json_schema: dict | None = None
+    ) -> list[str]: ...
