@@ -39,7 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=REPO / "configs" / "pipeline_small.yaml")
     ap.add_argument("--root", type=Path, default=REPO / ".mapl" / "bench" / "pipeline")
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_pipeline.json")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "bench_pipeline.cpu.json")
     args = ap.parse_args()
     shutil.rmtree(args.root, ignore_errors=True)
     args.root.mkdir(parents=True)

@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pairs", type=int, default=2312)
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/rm_family_probe"))
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rm_family_probe.json"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rm_family_probe.families.json"))
     args = ap.parse_args()
 
     from importlib import resources

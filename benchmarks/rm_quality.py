@@ -1,10 +1,10 @@
 """The reward-model quality experiment: the arms of an experiment recipe, trained by `mapl train`'s own code.
 
-An experiment (configs/experiments/rm_quality_*.yaml) names its builds, the training settings every arm shares,
-the held-out sets and its arms (configs/experiments/variants.yaml). Each arm and seed expands to a
-`TrainConfig` and trains through `mapl_core.training.run.train` into `<root>/models/`; the model folder is then
-scored on the held-out columns (`mapl_core.experiments.held_out`). Prints one Markdown table (mean ± 95%
-t-interval over seeds), each arm minus the baseline, and the difference seed by seed with its paired interval.
+An experiment (configs/experiments/rm_quality_*.yaml) names its builds, shared training settings, held-out sets
+and arms (configs/experiments/variants.yaml). Each arm and seed is a `TrainConfig` trained by
+`mapl_core.training.run.train` into `<root>/models/`, whose model folder is then scored on the held-out columns
+(`mapl_core.experiments.held_out`). Prints the table (mean ± 95% t-interval over seeds), each arm minus the
+baseline, and the paired difference seed by seed.
 
 The record (--out) is rewritten after every finished run; a call with the same --out and settings keeps the
 runs it holds and trains only the rest, so a stopped experiment resumes. `--merge` joins records of separate
@@ -32,11 +32,11 @@ from mapl_core.experiments.held_out import COLUMNS, held_out_sets, inter_makeup,
 from mapl_core.experiments.recipe import Experiment
 
 BASELINE = "baseline"
+PER_ARM = {"name", "levels", "seed", "output_dir", "level_shares", "curriculum", "data"}
 
 
 def build_tables(exp: Experiment, root: Path):
-    """Both builds of the experiment under `root` (once, contract-checked): the store, the independent
-    build's tables and the mirrored build's intra table."""
+    """Both builds under `root` (once, contract-checked): the independent build's tables, the mirrored intra."""
     from data_contracts import CONTRACTS
     from mapl_core.build import build
     from mapl_core.paths import shared_data_dir
@@ -48,7 +48,7 @@ def build_tables(exp: Experiment, root: Path):
             build(exp.build_config(intra, shared_data_dir()), store, contracts=CONTRACTS, workers=2)
     kinds = ("original", "intra", "inter", "inter_comparisons")
     tables = {k: store.to_pandas(f"{exp.data_name('independent')}_{k}") for k in kinds}
-    return store, tables, store.to_pandas(f"{exp.data_name('mirrored')}_intra")
+    return tables, store.to_pandas(f"{exp.data_name('mirrored')}_intra")
 
 
 def run_arm(exp: Experiment, root: Path, job: tuple[str, int], overrides: dict, held_out, groups) -> dict:
@@ -72,8 +72,7 @@ def run_arm(exp: Experiment, root: Path, job: tuple[str, int], overrides: dict, 
 def run_all(exp, root, jobs, overrides, held_out, groups, workers: int):
     """Yields each run's result as it finishes: in this process, or in `workers` spawned processes."""
     if workers <= 1:
-        for job in jobs:
-            yield run_arm(exp, root, job, overrides, held_out, groups)
+        yield from (run_arm(exp, root, job, overrides, held_out, groups) for job in jobs)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -85,15 +84,12 @@ def run_all(exp, root, jobs, overrides, held_out, groups, workers: int):
             yield fut.result()
 
 
-def report(results: list[dict], header: str, makeup: dict, order: list[str]) -> dict:
+def report(results: list[dict], header: str, makeup: dict | None, order: list[str]) -> dict:
     """Print the runs as one table, each arm minus the baseline, and the paired differences; return the
     summary. Sorts `results` in place by arm (catalog order) and seed, the order they are saved in."""
     results.sort(key=lambda r: (order.index(r["variant"]), r["seed"]))
-    print(
-        f"\n{header}\nheld-out comparisons: "
-        + ", ".join(f"{c} {results[0]['rows'].get(c, 0)}" for c in COLUMNS)
-    )
-    print(makeup_line(makeup) + "\n")
+    print(f"\n{header}\nheld-out comparisons: " + ", ".join(f"{c} {results[0].get('rows', {}).get(c, '?')}" for c in COLUMNS))  # fmt: skip
+    print((makeup_line(makeup) if makeup else "") + "\n")
     print("| arm | seeds | " + " | ".join(COLUMNS) + " |\n|---|---:|" + "---:|" * len(COLUMNS))
     summary: dict[str, dict] = {}
     for name in dict.fromkeys(r["variant"] for r in results):
@@ -106,9 +102,10 @@ def report(results: list[dict], header: str, makeup: dict, order: list[str]) -> 
     if BASELINE not in summary or len(summary) == 1:
         return summary
     base = summary[BASELINE]
-    bound = reader_bound(makeup, base["inter_decided"]["mean"])
-    print(f"\na perfect instruction reader, no better than the baseline on undecided rows, gains at most "
-          f"{bound:+.1f} points on all inter rows (decided share × (100 − the baseline's decided accuracy))")  # fmt: skip
+    if makeup:
+        bound = reader_bound(makeup, base["inter_decided"]["mean"])
+        print(f"\na perfect instruction reader, no better than the baseline on undecided rows, gains at most "
+              f"{bound:+.1f} points on all inter rows (decided share × (100 − the baseline's decided accuracy))")  # fmt: skip
     print("\nminus the baseline (points):")
     for name, other in summary.items():
         if name != BASELINE:
@@ -153,6 +150,14 @@ def paired_table(results: list[dict], summary: dict) -> None:
         print(f"| {name} | mean of {len(runs)} | " + " | ".join(cells) + " |")
 
 
+def settings_of(exp: Experiment, overrides: dict) -> dict:
+    """What must agree for runs to be one experiment: the builds, the shared training settings, the held-out
+    sets (a resumed record and every merged one must hold the same)."""
+    shared = exp.train_config(BASELINE, 0, Path("."), **overrides).model_dump(mode="json", exclude=PER_ARM)
+    return {"experiment": exp.name, "build": exp.build.model_dump(mode="json"), "train": shared,
+            "held_out": exp.held_out.model_dump(mode="json")}  # fmt: skip
+
+
 def header(settings: dict, what: str) -> str:
     t = settings["train"]
     return (f"# rm_quality {settings['experiment']} — {what}: MiniLM-L6, {t['max_steps']} steps × batch "
@@ -175,19 +180,17 @@ def merge(paths: list[Path], out: Path, order: list[str]) -> None:
     (first_path, first), results, seen = records[0], [], {}
     for path, rec in records:
         for key in ("settings", "held_out_inter"):
-            if rec[key] != first[key]:
+            if rec.get(key) != first.get(key):
                 raise SystemExit(f"{path}: its {key} differ from {first_path}'s")
         for r in rec["runs"]:
             if (r["variant"], r["seed"]) in seen:
-                raise SystemExit(
-                    f"{path}: {r['variant']} seed {r['seed']} is also in {seen[r['variant'], r['seed']]}"
-                )
+                raise SystemExit(f"{path}: {r['variant']} seed {r['seed']} is also in {seen[r['variant'], r['seed']]}")  # fmt: skip
             seen[r["variant"], r["seed"]] = path
             results.append(r)
     what = f"merged from {len(records)} records"
-    summary = report(results, header(first["settings"], what), first["held_out_inter"], order)
+    summary = report(results, header(first["settings"], what), first.get("held_out_inter"), order)
     write_record(out, machine=first["machine"], complete=True, merged_from=[str(p) for p in paths],
-                 settings=first["settings"], held_out_inter=first["held_out_inter"], summary=summary, runs=results)  # fmt: skip
+                 settings=first["settings"], held_out_inter=first.get("held_out_inter"), summary=summary, runs=results)  # fmt: skip
 
 
 def main() -> None:
@@ -199,13 +202,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, help="override max_steps (a short run); the record says so")
     ap.add_argument("--workers", type=int, default=1, help="runs in parallel processes (GPU or many cores)")
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/rm_quality"))
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rm_quality.json"))
-    ap.add_argument(
-        "--merge", type=Path, nargs="+", metavar="RECORD", help="train nothing: join these records"
-    )
+    ap.add_argument("--out", type=Path, help="the record (default benchmarks/results/rm_quality.<experiment>.json)")  # fmt: skip
+    ap.add_argument("--merge", type=Path, nargs="+", metavar="RECORD", help="train nothing: join these records")  # fmt: skip
     args = ap.parse_args()
     exp = Experiment.from_yaml(args.config)
     order = list(exp.variants)
+    args.out = args.out or Path(f"benchmarks/results/rm_quality.{args.config.stem.removeprefix('rm_quality_')}.json")  # fmt: skip
     if args.merge:
         return merge(args.merge, args.out, order)
     arms = {n: exp.arms.get(n, 1) for n in args.only.split(",")} if args.only else dict(exp.arms)
@@ -213,14 +215,11 @@ def main() -> None:
         ap.error(f"--only names unknown arms {unknown}; the catalog: {', '.join(order)}")
     os.environ.setdefault("TQDM_DISABLE", "1")
     overrides = {"max_steps": args.steps} if args.steps else {}
-    settings = {"experiment": exp.name, "build": exp.build.model_dump(mode="json"),
-                "train": exp.train_config(BASELINE, 0, Path("."), **overrides).model_dump(
-                    mode="json", exclude={"name", "levels", "seed", "output_dir", "level_shares", "curriculum", "data"}),
-                "held_out": exp.held_out.model_dump(mode="json")}  # fmt: skip
+    settings = settings_of(exp, overrides)
 
     t_all = time.perf_counter()
     root = args.root.resolve()
-    _, tables, mirrored_intra = build_tables(exp, root)
+    tables, mirrored_intra = build_tables(exp, root)
     held_out, groups = held_out_sets(tables, mirrored_intra, exp.held_out.splits, exp.held_out.per_level)
     sampled = [c.key for c, g in zip(held_out, groups, strict=True) if g == "inter"]
     makeup = inter_makeup(tables["inter"], exp.held_out.splits, sampled)
@@ -239,7 +238,6 @@ def main() -> None:
               + f" ({r['seconds']:.0f} s training, {r['eval_seconds']:.0f} s scoring)", flush=True)  # fmt: skip
         results.append(r)
         write_record(args.out, complete=False, summary={}, runs=results, **record)
-    results = [r for r in results if (r["variant"], r["seed"]) in set(jobs)]
     summary = report(results, header(settings, f"{date.today()}, {platform.machine()}"), makeup, order)
     print(f"total {time.perf_counter() - t_all:.0f} s")
     write_record(args.out, complete=True, summary=summary, runs=results, **record)

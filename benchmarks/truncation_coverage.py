@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--families", default="lexical", help="lexical (the lexical preset's build) or all")
     ap.add_argument("--pairs", type=int, default=2312)
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/rm_quality"))
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/truncation_coverage.json"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/truncation_coverage.lexical.json"))
     args = ap.parse_args()
 
     from transformers import AutoTokenizer

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from prefect.utilities.annotations import quote
+
 import tasks.stages as T
 from flows.construction import construct_flow, dask_runner
 from mapl_core.generation.engines import model_revision
@@ -16,6 +18,29 @@ from mapl_core.pipeline.keys import stage_key
 from mapl_core.pipeline.stages import ingest_key, train_key
 from tasks.artifacts import publish_tables
 from tasks.stages import stage_task, table_asset
+
+
+class Done(dict):
+    """A stage's record, with the state of the task run that made it: what a later step waits for."""
+
+    state: Any = None
+
+
+def _after(task, *args: Any, after: list) -> Done:
+    """Run `task` on `args`, drawn in the run graph as depending on the steps in `after` alone.
+
+    Why states and quoted arguments: left to itself, Prefect links a task to every earlier result whose `id`
+    one of its arguments (or anything inside them) shares, and dicts and strings share ids by chance
+    (interned strings, recycled addresses), which drew edges between unrelated stages. A step's own state
+    names exactly one task run."""
+    # the state with a stand-in for its data: Prefect looks inside the data for more ids to link, and reads
+    # the data to check the state (None would read as a missing result)
+    waits = [a.state.model_copy(update={"data": True}) if isinstance(a, Done) else a for a in after]
+    state = task(*(quote(a) for a in args), wait_for=waits, return_state=True)
+    done = Done(state.result())
+    done.state = state
+    return done
+
 
 DEFAULT_CONFIG = str(REPO_ROOT / "configs" / "pipeline_small.yaml")
 # the stages `refresh` runs again although the cache holds them; what follows reruns where its inputs changed
@@ -52,13 +77,13 @@ def ingest(cfg: PipelineConfig, root: str, refresh: bool = False) -> dict[str, A
               table_asset(root, f"{b.name}_quarantine", "source rows rejected at ingest, with the reason")]  # fmt: skip
     run = stage_task(T.ingest, root, lambda p: ingest_key(p["cfg"]), assets, task_run_name="ingest",
                      **_fresh(refresh))  # fmt: skip
-    return run(b, root, cfg.name, refresh)
+    return _after(run, b, root, cfg.name, refresh, after=[])
 
 
 def propose(cfg: PipelineConfig, root: str, original: str, after: list) -> dict[str, Any]:
     key = lambda p: stage_key("propose", config=p["cfg"].config_hash(), original=p["original"])  # noqa: E731
     run = stage_task(T.propose, root, key, task_run_name="prompt-condition generation")
-    return run(cfg.build, root, original, cfg.name, wait_for=after)
+    return _after(run, cfg.build, root, original, cfg.name, after=after)
 
 
 def construct(
@@ -73,9 +98,10 @@ def construct(
     publish_tables(cfg.name, "instruction-combination sampling", record, root, read=[original])
     if not record["reused"]:  # newly committed: record them as materialized assets (lineage in the UI)
         assets = [table_asset(root, name, "MAPL comparison rows") for name in record["tables"]]
-        stage_task(T.record_tables, root, None, assets, retries=False, task_run_name="constructed tables")(
-            record, root
+        run = stage_task(
+            T.record_tables, root, None, assets, retries=False, task_run_name="constructed tables"
         )
+        _after(run, record, root, after=[record])
     return record
 
 
@@ -86,7 +112,7 @@ def train(cfg: PipelineConfig, root: str, role: str, data_versions: dict[str, in
     asset = T.Asset(key=f"file://{model_dir}", properties=T.AssetProperties(name=tcfg.name, description=role))
     run = stage_task(T.train, root, lambda p: train_key(p["cfg"], p["data_versions"]), [asset],
                      task_run_name=f"train {role}", **_fresh(refresh))  # fmt: skip
-    return run(tcfg, root, data_versions, role, cfg.name, refresh, wait_for=after)
+    return _after(run, tcfg, root, data_versions, role, cfg.name, refresh, after=after)
 
 
 def evaluate(
@@ -96,10 +122,10 @@ def evaluate(
         return stage_key("evaluate", model=model_revision(p["model"]), cfg=p["cfg"].model_dump(mode="json"))
 
     run = stage_task(T.evaluate, root, key, task_run_name=f"evaluate {label}", **_fresh(refresh))
-    return run(model, cfg.evaluation, root, label, cfg.name, wait_for=after)
+    return _after(run, model, cfg.evaluation, root, label, cfg.name, after=after)
 
 
 def contracts(cfg: PipelineConfig, root: str, tables: dict[str, int], after: list) -> dict[str, Any]:
     """The data-contract gate over the table versions about to be trained on."""
     gate = stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")
-    return gate(root, tables, cfg.name, wait_for=after)
+    return _after(gate, root, tables, cfg.name, after=after)

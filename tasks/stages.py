@@ -55,10 +55,11 @@ def propose(cfg: BuildConfig, root: str, original: str, pipeline: str) -> dict[s
     return stages.propose_stage(cfg, DatasetStore(root), TableRef.parse(original))
 
 
-def record_tables(record: dict[str, Any], root: str) -> dict[str, Any]:
-    """Mark the construction sub-flow's committed tables as materialized assets (with version and rows)."""
+def record_tables(record: dict[str, Any], root: str) -> dict[str, int]:
+    """Mark the construction sub-flow's committed tables as materialized assets (with version and rows); returns
+    a new mapping of them (not `record` itself, which would take over the sub-flow's place in the run graph)."""
     _note_assets(root, record)
-    return record
+    return dict(record["tables"])
 
 
 def contracts(root: str, tables: dict[str, int], pipeline: str) -> dict[str, Any]:

@@ -10,7 +10,10 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
 
 
 def t_interval(values: list[float]) -> tuple[float, float]:
-    """(mean, half-width of its 95% t-interval); the half-width is NaN for a single value."""
+    """(mean, half-width of its 95% t-interval); the half-width is NaN for a single value, both are NaN where
+    a value is (a column a run did not score)."""
+    if any(math.isnan(v) for v in values):
+        return math.nan, math.nan
     mean = statistics.fmean(values)
     if len(values) < 2:
         return mean, float("nan")
