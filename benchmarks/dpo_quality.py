@@ -5,7 +5,7 @@ per-level accuracy of each policy's implicit reward. Prints one Markdown table a
 
 On a 2-core CPU a step at batch 2 takes about 8 s and generation runs at about 90 tokens/s, so the defaults
 (300 steps, all 541 prompts) take hours: run it on a GPU (`--steps 300 --batch 8`). The small CPU run in
-docs/training.md (`--steps 30 --prompts 80 --limit-per-level 15 --eval-limit-per-level 8 --max-new-tokens
+docs/experiments/dpo_quality.md (`--steps 30 --prompts 80 --limit-per-level 15 --eval-limit-per-level 8 --max-new-tokens
 256`) took 29 min (reference log-probs of every selected comparison are computed first).
 
     .venv/bin/python benchmarks/dpo_quality.py [--steps 300] [--batch 2] [--prompts 541] [--out FILE]

@@ -70,5 +70,6 @@ def mapl_pipeline(config: str | dict[str, Any] = DEFAULT_CONFIG, data_root: str 
         cfg.name,
         ", ".join(str(TableRef(n, v)) for n, v in sorted(tables.items())),
     )
-    return {"name": cfg.name, "data_root": root, "tables": tables, "construction_reused": constructed["reused"], "trained": trained, "evaluations": evals,
-            "comparison": rows}  # fmt: skip
+    plain = lambda records: {k: dict(v) for k, v in records.items()}  # noqa: E731 (records without their states)
+    return {"name": cfg.name, "data_root": root, "tables": tables, "construction_reused": constructed["reused"],
+            "trained": plain(trained), "evaluations": plain(evals), "comparison": rows}  # fmt: skip

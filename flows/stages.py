@@ -11,7 +11,7 @@ from prefect import flow
 
 from flows import steps
 from flows.steps import DEFAULT_CONFIG, load_config
-from mapl_core.storage.delta_tables import DatasetStore, parse_ref
+from mapl_core.storage.delta_tables import DatasetStore, TableRef, parse_ref
 from mapl_core.training.run import TABLE_KINDS
 
 
@@ -34,8 +34,8 @@ def _original(root: str, build_name: str, inputs: list[str]) -> str:
         name, version = parse_ref(ref)
         if name in ("original", f"{build_name}_original"):
             full = f"{build_name}_original" if name == "original" else name
-            return f"{full}@{_checked(root, full, version)}"
-    return f"{build_name}_original@{_latest(root, f'{build_name}_original')}"
+            return str(TableRef(full, _checked(root, full, version)))
+    return str(TableRef(f"{build_name}_original", _latest(root, f"{build_name}_original")))
 
 
 def data_versions(root: str, build_name: str, inputs: list[str]) -> dict[str, int]:
@@ -56,7 +56,7 @@ def ingest_flow(
 ) -> dict[str, Any]:
     """Ingest the recipe's source into the original and quarantine tables."""
     cfg, root = load_config(config), str(Path(data_root).resolve())
-    return steps.ingest(cfg, root, refresh)
+    return dict(steps.ingest(cfg, root, refresh))
 
 
 @flow(name="mapl-stage-construct", log_prints=True)
@@ -73,7 +73,7 @@ def construct_stage_flow(
     constructed = steps.construct(cfg, root, original, [proposed], refresh)
     name, version = parse_ref(original)
     steps.contracts(cfg, root, {name: version, **constructed["tables"]}, [constructed])
-    return constructed
+    return dict(constructed)
 
 
 @flow(name="mapl-stage-train", log_prints=True)
@@ -86,7 +86,7 @@ def train_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl", role: str
     versions = data_versions(root, cfg.build.name, inputs or [])
     tables = {f"{cfg.build.name}_{k}": v for k, v in versions.items()}
     gate = steps.contracts(cfg, root, tables, [])
-    return steps.train(cfg, root, role, versions, [gate], refresh)
+    return dict(steps.train(cfg, root, role, versions, [gate], refresh))
 
 
 @flow(name="mapl-stage-evaluate", log_prints=True)
@@ -96,7 +96,7 @@ def evaluate_flow(config: str = DEFAULT_CONFIG, data_root: str = ".mapl", model:
     cfg, root = load_config(config), str(Path(data_root).resolve())
     if cfg.evaluation is None:
         raise ValueError("this recipe has no evaluation section")
-    return steps.evaluate(cfg, root, label, model, [], refresh)
+    return dict(steps.evaluate(cfg, root, label, model, [], refresh))
 
 
 STAGE_FLOWS = {

@@ -98,7 +98,7 @@ class TrainConfig(_Strict):
     curriculum: list[CurriculumStage] = Field(
         default_factory=list,
         description="stages trained in turn before the rest of max_steps, which trains on every level; "
-        "e.g. [{levels: [intra], steps: 500}] (docs/training.md measures what it does)",
+        "e.g. [{levels: [intra], steps: 500}] (docs/experiments/rm_quality_25_families.md measures what it does)",
     )
     limit_per_level: int | None = Field(None, ge=1, description="training comparisons per level (None: all)")
     eval_split: Literal["validation", "test"] = "validation"

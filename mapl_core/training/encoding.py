@@ -14,7 +14,7 @@ Truncation, for a side longer than `max_length` tokens (never dropped, always co
   the response gets all the rest, and where it must still be cut it keeps its beginning and its end and
   loses the middle — the checks read first words, paragraph starts and end phrases. A prompt without a
   block is kept as under "half". At max length 128 on the lexical build this keeps every verdict of a
-  decided inter row readable in 96% of them, against 85% under "half" (docs/training.md).
+  decided inter row readable in 96% of them, against 85% under "half" (docs/experiments/truncation_coverage.md).
 
 Sides of one comparison that share a prompt keep the same prompt tokens (the most any of them must cut), so
 a pair never differs by how much of its prompt survived. The encoding report counts truncated sequences

@@ -92,7 +92,7 @@ def staged_indices(
 
     Why: inside the mixture, the rows that teach checking a response against the instructions share every
     batch with objectives whose labels are the human preference, and on MiniLM the checks are not learned
-    there; a stage of those rows alone learns them (docs/training.md measures which order keeps them)."""
+    there; a stage of those rows alone learns them (docs/experiments/rm_quality_25_families.md measures which order keeps them)."""
     out: list[int] = []
     for number, (objectives, rows) in enumerate(stages):
         pool = [
