@@ -1,7 +1,9 @@
 """Output tokens/s: vLLM's offline engine against transformers' batched `generate`, same model and prompts.
 
 Both run greedy decoding with a fixed number of new tokens (EOS ignored) on the same IFEval prompts, in one
-run; start-up (model load, engine start) is reported separately from generation.
+run; start-up (model load, engine start) is reported separately from generation. vLLM runs twice, each in its
+own process: with vLLM's own CPU threads (one core kept for its scheduler) and with mapl's
+(`mapl_core.generation.cpu_threads`: every usable CPU computes), unless the environment already names them.
 
     .venv/bin/python benchmarks/bench_generate.py [--model default] [--batch 64] [--new-tokens 96]
 """
@@ -9,8 +11,11 @@ run; start-up (model load, engine start) is reported separately from generation.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from datetime import date
 
@@ -62,15 +67,28 @@ def main() -> None:
     ap.add_argument("--model", default="default")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--new-tokens", type=int, default=96)
+    ap.add_argument("--vllm-only", action="store_true", help="internal: one vLLM run, its figures as JSON")
     args = ap.parse_args()
     model = resolve_model(args.model)
     prompts = [r["prompt"] for r in read_prompts(shared_data_dir() / "ifeval" / "input_data.jsonl")][
         : args.batch
     ]
-    rows = {
-        "transformers generate": run_transformers(model, prompts, args.new_tokens),
-        "vLLM offline engine": run_vllm(model, prompts, args.new_tokens),
-    }
+    if args.vllm_only:
+        print(json.dumps(run_vllm(model, prompts, args.new_tokens)))
+        return
+    from mapl_core.generation.cpu_threads import vllm_cpu_threads
+
+    rows = {"transformers generate": run_transformers(model, prompts, args.new_tokens)}
+    threads = vllm_cpu_threads()
+    arms = {"vLLM offline engine, its own CPU threads": {}}
+    if threads:
+        arms[f"vLLM offline engine, mapl's CPU threads ({threads['VLLM_CPU_OMP_THREADS_BIND']})"] = threads
+    for name, extra in arms.items():  # each in a process of its own: vLLM reads the variables at start
+        argv = [sys.executable, __file__, "--vllm-only", "--model", args.model, "--batch", str(args.batch),
+                "--new-tokens", str(args.new_tokens)]  # fmt: skip
+        done = subprocess.run(argv, env={**os.environ, **extra}, capture_output=True, text=True, check=True)
+        figures = next(line for line in reversed(done.stdout.splitlines()) if line.startswith("["))
+        rows[name] = tuple(json.loads(figures))  # vLLM logs to stdout too, some of it after the figures
     base = rows["transformers generate"][2] / rows["transformers generate"][1]
     cores = os.cpu_count() or 1
     print(f"# bench_generate — {date.today()} — {platform.machine()}, {cores} cores, model {args.model}, "

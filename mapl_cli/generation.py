@@ -51,7 +51,10 @@ def serve_command(
     argv += ["--host", host, "--port", str(port), "--enforce-eager", "--seed", "0"]
     if max_model_len:
         argv += ["--max-model-len", str(max_model_len)]
+    from mapl_core.generation.cpu_threads import vllm_cpu_threads
+
     env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", **os.environ}
+    env.update(vllm_cpu_threads(env))
     import torch
 
     if not torch.cuda.is_available():

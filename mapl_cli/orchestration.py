@@ -84,16 +84,14 @@ def print_summary(result: dict[str, Any], flow_run_id: str | None, seconds: floa
     for role, r in result["trained"].items():
         m.add_row(role, str(r["steps"]), r["model_dir"])
     console.print(m)
-    c = Table(title="Baseline vs MAPL")
-    for col in ("model", "metric", "base model", "baseline", "MAPL", "Δ"):
-        c.add_column(col, justify="left" if col in ("model", "metric") else "right")
+    from tasks.artifacts import display_rows
 
-    def fmt(v: Any) -> str:
-        return "—" if v is None else f"{v:.3f}"
-
-    for r in result["comparison"]:
-        c.add_row(r["model"], r["metric"], fmt(r.get("base model")), fmt(r["baseline"]), fmt(r["mapl"]),
-                  fmt(r["delta"]))  # fmt: skip
+    shown = display_rows(result["comparison"])
+    c = Table(title="Baseline vs MAPL (accuracy in %, 95% intervals, n rows or prompts)")
+    for col in shown[0] if shown else ():
+        c.add_column(col, justify="left" if col in ("model", "metric", "reads") else "right")
+    for r in shown:
+        c.add_row(*r.values())
     console.print(c)
     console.print(f"data root: {result['data_root']}")
     console.print(f"in the UI: {ui_hint(flow_run_id)}")

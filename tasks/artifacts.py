@@ -10,6 +10,8 @@ from typing import Any
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
+from mapl_core.evaluation.stats import decimals_for, difference_interval, points, wilson
+
 
 def artifact_key(*parts: str) -> str:
     """Prefect artifact keys: lowercase letters, digits and dashes."""
@@ -78,7 +80,7 @@ def publish_training(pipeline: str, role: str, record: dict[str, Any]) -> None:
 
 
 def publish_comparison(pipeline: str, rows: list[dict[str, Any]], markdown: str) -> None:
-    create_table_artifact(key=artifact_key(pipeline, "baseline-vs-mapl"), table=rows,
+    create_table_artifact(key=artifact_key(pipeline, "baseline-vs-mapl"), table=display_rows(rows),
                           description="Benchmark evaluation: baseline vs MAPL")  # fmt: skip
     create_markdown_artifact(markdown, key=artifact_key(pipeline, "summary"), description="Run summary")
 
@@ -90,46 +92,76 @@ def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 4)
 
 
+def _row(
+    model: str, metric: str, n: int, base: float | None, mapl: float | None, untrained: float | None = None
+):
+    """One row of the baseline-vs-MAPL table: the accuracies, their 95% intervals, and the difference's."""
+    row: dict[str, Any] = {"model": model, "metric": metric, "n": n, "base model": _r(untrained),
+                           "baseline": _r(base), "mapl": _r(mapl), "delta": None if base is None else _r(mapl - base)}  # fmt: skip
+    for key, value in (("base model", untrained), ("baseline", base), ("mapl", mapl)):
+        row[f"{key} ci95"] = None if value is None else [_r(v) for v in wilson(value * n, n)]
+    if base is not None:
+        low, high = difference_interval(base, n, mapl, n)
+        row["delta ci95"] = [_r(low), _r(high)]
+        row["reads"] = (
+            "MAPL higher" if low > 0 else "MAPL lower" if high < 0 else "no difference shown at this n"
+        )
+    return row
+
+
 def comparison(trained: dict[str, dict], evals: dict[str, dict]) -> list[dict[str, Any]]:
-    """Rows of the baseline-vs-MAPL table: held-out per-level accuracy, and IFEval prompt-level accuracy."""
+    """Rows of the baseline-vs-MAPL table: held-out per-level accuracy and IFEval accuracy, each with its n and
+    95% intervals (Wilson for an accuracy, Newcombe for the difference), so a reader sees what n can tell."""
     rows = []
     for kind in ("rm", "policy"):
         base, mapl = trained.get(f"{kind}_baseline"), trained.get(kind)
         if mapl is None:
             continue
         for lv in LEVELS:
-            b = (base or {}).get("metrics", {}).get(lv, {}).get("accuracy")
-            m = mapl["metrics"].get(lv, {}).get("accuracy")
+            m = mapl["metrics"].get(lv)
             if m is None:
                 continue
-            rows.append({"model": "reward model" if kind == "rm" else "policy (implicit reward)",
-                         "metric": f"held-out {lv} accuracy", "base model": None, "baseline": _r(b), "mapl": _r(m),
-                         "delta": None if b is None else _r(m - b)})  # fmt: skip
-    for metric in ("prompt_level_strict", "prompt_level_loose", "inst_level_strict"):
-        if "mapl" in evals:
-            b = evals.get("baseline", {}).get(metric)
-            m = evals["mapl"][metric]
-            rows.append({"model": "policy", "metric": f"IFEval {metric}", "base model": _r(evals.get("base", {}).get(metric)),
-                         "baseline": _r(b), "mapl": _r(m), "delta": None if b is None else _r(m - b)})  # fmt: skip
+            b = (base or {}).get("metrics", {}).get(lv, {}).get("accuracy")
+            model = "reward model" if kind == "rm" else "policy (implicit reward)"
+            rows.append(_row(model, f"held-out {lv} accuracy", int(m["rows"]), b, m["accuracy"]))
+    if "mapl" in evals:
+        for metric, unit in (("prompt_level_strict", "prompts"), ("prompt_level_loose", "prompts"),
+                             ("inst_level_strict", "instructions")):  # fmt: skip
+            n = int(evals["mapl"].get(unit) or evals["mapl"]["prompts"])
+            rows.append(_row("policy", f"IFEval {metric}", n, evals.get("baseline", {}).get(metric),
+                             evals["mapl"][metric], evals.get("base", {}).get(metric)))  # fmt: skip
     return rows
+
+
+def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The table as a reader sees it (terminal, Markdown, Prefect artifact): points with their intervals."""
+
+    def cell(row: dict, key: str) -> str:
+        value, ci = row.get(key), row.get(f"{key} ci95")
+        return "—" if value is None or ci is None else points(value, *ci)
+
+    out = []
+    for r in rows:
+        delta = "—" if r.get("delta ci95") is None else _signed(r["delta"], *r["delta ci95"])
+        out.append({"model": r["model"], "metric": r["metric"], "n": str(r["n"]), "base model": cell(r, "base model"),
+                    "baseline": cell(r, "baseline"), "MAPL": cell(r, "mapl"), "Δ (points)": delta,
+                    "reads": r.get("reads", "—")})  # fmt: skip
+    return out
+
+
+def _signed(delta: float, low: float, high: float) -> str:
+    digits = decimals_for(50 * (high - low))
+    return f"{100 * delta:+.{digits}f} [{100 * low:+.{digits}f}, {100 * high:+.{digits}f}]"
 
 
 def summary_markdown(pipeline: str, tables: dict[str, int], trained: dict, rows: list[dict]) -> str:
     """The run summary as Markdown: dataset versions, model folders, the baseline-vs-MAPL table."""
-
-    def fmt(v: Any) -> str:
-        return "—" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
-
     lines = [f"# mapl pipeline `{pipeline}`", "", "## Dataset versions", ""]
     lines += [f"- `{n}@{v}`" for n, v in sorted(tables.items())]
     lines += ["", "## Models", ""] + [f"- {role}: `{r['model_dir']}`" for role, r in trained.items()]
-    lines += [
-        "",
-        "## Baseline vs MAPL",
-        "",
-        "| model | metric | baseline | MAPL | Δ |",
-        "|---|---|---:|---:|---:|",
-    ]
-    lines += [f"| {r['model']} | {r['metric']} | {fmt(r['baseline'])} | {fmt(r['mapl'])} | {fmt(r['delta'])} |"
-              for r in rows]  # fmt: skip
+    shown = display_rows(rows)
+    lines += ["", "## Baseline vs MAPL", "", "Accuracy in %, with 95% intervals; n rows or prompts each.", ""]
+    if shown:
+        lines += ["| " + " | ".join(shown[0]) + " |", "|---|---|" + "---:|" * (len(shown[0]) - 3) + "---|"]
+        lines += ["| " + " | ".join(r.values()) + " |" for r in shown]
     return "\n".join(lines) + "\n"

@@ -18,3 +18,41 @@ def t_interval(values: list[float]) -> tuple[float, float]:
     if len(values) < 2:
         return mean, float("nan")
     return mean, T975.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+
+
+Z95 = 1.959964
+
+
+def wilson(successes: float, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (good at small n and near 0 or 1, where the normal one is not)."""
+    if n <= 0:
+        return math.nan, math.nan
+    p = successes / n
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return centre - half, centre + half
+
+
+def difference_interval(p1: float, n1: int, p2: float, n2: int) -> tuple[float, float]:
+    """95% interval of p2 − p1 for two proportions (Newcombe's hybrid score method, from the Wilson intervals).
+    On the same rows (a paired design) it is conservative: wider than a paired interval."""
+    l1, u1 = wilson(p1 * n1, n1)
+    l2, u2 = wilson(p2 * n2, n2)
+    d = p2 - p1
+    return d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2), d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+
+
+def decimals_for(half_width: float) -> int:
+    """Decimal places a value deserves next to an interval of this half-width: two significant digits of it."""
+    if not half_width or math.isnan(half_width):
+        return 1
+    return max(0, 1 - math.floor(math.log10(abs(half_width))))
+
+
+def points(value: float, low: float, high: float) -> str:
+    """A proportion and its interval in percentage points, rounded to what the interval supports:
+    "54.7 [42.6, 66.4]", "55 [31, 77]"."""
+    if value is None or math.isnan(value):
+        return "—"
+    digits = decimals_for(50 * (high - low))
+    return f"{100 * value:.{digits}f} [{100 * low:.{digits}f}, {100 * high:.{digits}f}]"

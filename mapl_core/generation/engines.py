@@ -90,6 +90,9 @@ class VllmGenerator:
                 # vLLM's CPU workers fail at start-up on llvmlite objects inherited through fork (numba was
                 # loaded here); spawned workers start clean. mapl itself loads numba only on first use.
                 os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+            from mapl_core.generation.cpu_threads import vllm_cpu_threads
+
+            os.environ.update(vllm_cpu_threads())
             import torch
             from vllm import LLM
 

@@ -239,6 +239,7 @@ def evaluate_policy_stage(model: str, cfg: EvaluationConfig, store: DatasetStore
         "model": path,
         "engine": report["engine"],
         "prompts": s.prompts,
+        "instructions": s.instructions,
         "generated": report["generated"],
         "from_cache": report["from_cache"],
         "prompt_level_strict": s.prompt_level_strict_acc,
