@@ -10,6 +10,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mapl_core.names import Name
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -93,7 +95,7 @@ class ContractConfig(_Strict):
 class BuildConfig(_Strict):
     """Everything that determines a build's output, together with the input table versions."""
 
-    name: str = "default"
+    name: Name = "default"
     seed: int = 0
     source: str = Field(..., description="a file path (jsonl/json/parquet/csv, optionally .gz) or a hub id")
     source_split: str = "train"

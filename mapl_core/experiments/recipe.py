@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mapl_core.config import BuildConfig, ConstructionConfig, IngestConfig
+from mapl_core.names import Name
 from mapl_core.training.config import CurriculumStage, LevelWeights, TrainConfig
 
 CATALOG = "variants.yaml"  # the arms an experiment may name, beside the experiment files
@@ -56,7 +57,7 @@ class HeldOut(_Strict):
 
 
 class Experiment(_Strict):
-    name: str
+    name: Name
     description: str = ""
     build: BuildPlan = BuildPlan()
     train: dict = Field(default_factory=dict, description="TrainConfig fields every arm shares")

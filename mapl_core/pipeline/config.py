@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mapl_core.config import BuildConfig
+from mapl_core.names import Name
 from mapl_core.training.config import TrainConfig
 
 NIGHTLY = "0 3 * * *"  # the scheduled pipeline: every night at 03:00 (deployments/, `mapl serve --cron`)
@@ -37,7 +38,7 @@ class EvaluationConfig(_Strict):
 
 
 class PipelineConfig(_Strict):
-    name: str = Field("pipeline", description="the run's name: artifacts and deployments carry it")
+    name: Name = Field("pipeline", description="the run's name: artifacts and deployments carry it")
     build: BuildConfig
     reward_model: TrainConfig | None = None
     policy: TrainConfig | None = None

@@ -19,6 +19,8 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
+from mapl_core.names import check_name, inside
+
 META_PREFIX = "mapl."
 
 
@@ -141,8 +143,10 @@ class DatasetStore:
         return data_root() / "cache"
 
     def uri(self, name: str) -> str:
+        """Where table `name` lives; a name that is not a safe path component is refused (`names`)."""
+        check_name(name, "table name")
         return (
-            os.path.join(self.root, "tables", name)
+            str(inside(self.root, "tables", name))
             if self._local
             else f"{self.root.rstrip('/')}/tables/{name}"
         )

@@ -10,6 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mapl_core.names import Name
 from mapl_core.training.mixing import check_shares
 
 
@@ -63,11 +64,11 @@ class LoraSettings(_Strict):
 
 
 class TrainConfig(_Strict):
-    name: str = Field("mapl", description="output folder name under <data root>/models")
+    name: Name = Field("mapl", description="output folder name under <data root>/models")
     kind: Literal["rm", "dpo"] = "rm"
     model: str = Field("default", description="'default' (rm: MiniLM, dpo: SmolLM2), 'minilm', 'smollm2', "
                        "a folder or a hub id")  # fmt: skip
-    data: str = Field("hh", description="the build name: tables <data>_original, <data>_intra, …")
+    data: Name = Field("hh", description="the build name: tables <data>_original, <data>_intra, …")
     data_versions: dict[str, int] = Field(
         default_factory=dict, description="pin table versions, e.g. {intra: 3}"
     )
