@@ -38,8 +38,8 @@ def is_transient(exc: BaseException) -> bool:
 
     if isinstance(exc, ServerUnavailable | ConnectionError | TimeoutError | BrokenProcessPool):
         return True
-    if isinstance(exc, ServerError):  # the client already retried 5xx/429; a 4xx answer is permanent
-        return "HTTP 4" not in str(exc)
+    if isinstance(exc, ServerError):  # by status: a 4xx answer (but 408 and 429) is the request's own fault
+        return exc.status is None or exc.status >= 500 or exc.status in (408, 429)
     try:
         from deltalake.exceptions import CommitFailedError
 
@@ -48,7 +48,8 @@ def is_transient(exc: BaseException) -> bool:
     except ImportError:
         pass
     if isinstance(exc, OSError) and not isinstance(exc, _PERMANENT_OS_ERRORS):
-        return exc.errno not in (errno.ENOSPC, errno.EROFS)
+        # an OSError with no errno is about the content, not the system (a bad gzip file): retrying reads it again
+        return exc.errno is not None and exc.errno not in (errno.ENOSPC, errno.EROFS)
     return False
 
 

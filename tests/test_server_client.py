@@ -105,13 +105,17 @@ def test_transient_failures_are_retried_and_requests_carry_seed_and_limits(scrip
 
 def test_retries_give_up_with_the_last_error_and_4xx_fails_at_once(scripted: str) -> None:
     gen = OpenAIServerGenerator(scripted, retry=FAST, health_timeout=5)
+    from tasks.policies import is_transient
+
     Scripted.failures = [500] * 10
-    with pytest.raises(ServerError, match="failed 4 times; last: answered 500"):
+    with pytest.raises(ServerError, match="failed 4 times; last: answered 500") as gave_up:
         gen.generate([conv("x")], SamplingConfig())
+    assert gave_up.value.status == 500 and is_transient(gave_up.value)  # the stage may try again later
     Scripted.failures, Scripted.bodies = [400], []
-    with pytest.raises(ServerError, match="answered 400"):
+    with pytest.raises(ServerError, match="answered 400") as refused:
         gen.generate([conv("x")], SamplingConfig())
     assert len(Scripted.bodies) == 1
+    assert refused.value.status == 400 and not is_transient(refused.value)  # exactly one try, at every level
 
 
 def test_concurrency_limit_holds_and_order_is_kept(scripted: str) -> None:

@@ -28,7 +28,12 @@ class ServerUnavailable(RuntimeError):
 
 
 class ServerError(RuntimeError):
-    """A request failed for good: a non-retryable answer, or retries exhausted."""
+    """A request failed for good: a non-retryable answer, or retries exhausted. `status` is the last HTTP status
+    (None: no answer at all), which callers classify by (`tasks.policies.is_transient`)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -123,21 +128,24 @@ class OpenAIServerGenerator:
     def _request(self, method: str, path: str, json: dict[str, Any] | None = None):
         import httpx
 
-        last = ""
+        last, status = "", None
         for attempt in range(self.retry.attempts):
             try:
                 r = self.client.request(method, path, json=json)
             except httpx.TransportError as exc:  # refused, reset, timed out
-                last = f"{type(exc).__name__}: {exc}"
+                last, status = f"{type(exc).__name__}: {exc}", None
             else:
                 if r.status_code < 400:
                     return r
                 if r.status_code not in RETRY_STATUS:
-                    raise ServerError(f"{method} {self.root}{path} answered {r.status_code}: {r.text[:500]}")
-                last = f"answered {r.status_code}: {r.text[:200]}"
+                    message = f"{method} {self.root}{path} answered {r.status_code}: {r.text[:500]}"
+                    raise ServerError(message, r.status_code)
+                last, status = f"answered {r.status_code}: {r.text[:200]}", r.status_code
             if attempt + 1 < self.retry.attempts:
                 time.sleep(self.retry.delay(attempt, self._rng))
-        raise ServerError(f"{method} {self.root}{path} failed {self.retry.attempts} times; last: {last}")
+        raise ServerError(
+            f"{method} {self.root}{path} failed {self.retry.attempts} times; last: {last}", status
+        )
 
     def _complete(self, messages: list[Message], params: SamplingConfig, json_schema: dict | None) -> str:
         body: dict[str, Any] = {
