@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +29,9 @@ def atomic_output(path: Path) -> Iterator[Path]:
     absent, never partial.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # a folder left by a crashed writer
+    _remove_stale_temporaries(path)
+    # a name of its own per writer: two writers of one path never write into each other's temporary
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
     except BaseException:
@@ -42,3 +45,25 @@ def atomic_output(path: Path) -> Iterator[Path]:
         tmp.rename(path)
     else:
         tmp.replace(path)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporaries of `path` left by writers that are gone (killed, crashed): their process no longer runs."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split(".")[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True

@@ -21,12 +21,10 @@ def test_a_file_is_replaced_whole_and_a_failed_write_keeps_the_old_one(tmp_path:
 
 def test_a_folder_is_replaced_whole_and_a_failed_write_keeps_the_old_one(tmp_path: Path) -> None:
     path = tmp_path / "model"
-    (tmp_path / "model.tmp").mkdir()
-    (tmp_path / "model.tmp" / "stale.bin").write_text("a crashed writer's leftovers")
     with atomic_output(path) as tmp:
         tmp.mkdir()
         (tmp / "weights").write_text("v1")
-    assert sorted(p.name for p in path.iterdir()) == ["weights"]  # the stale folder was not carried over
+    assert sorted(p.name for p in path.iterdir()) == ["weights"]
     with atomic_output(path) as tmp:
         tmp.mkdir()
         (tmp / "weights").write_text("v2")
@@ -36,3 +34,25 @@ def test_a_folder_is_replaced_whole_and_a_failed_write_keeps_the_old_one(tmp_pat
         (tmp / "weights").write_text("v3, half")
         raise RuntimeError("killed mid-save")
     assert (path / "weights").read_text() == "v2" and not tmp.exists()
+
+
+def test_two_writers_get_temporaries_of_their_own_and_a_dead_writers_is_removed(tmp_path: Path) -> None:
+    """Issue 32: a fixed `<path>.tmp` let two writers overwrite each other's half-written output."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "run.json"
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead = tmp_path / f".run.json.{gone.stdout.strip()}.deadbeef.tmp"  # left by a writer killed mid-write
+    dead.write_text("torn")
+    live = tmp_path / f".run.json.{os.getppid()}.cafef00d.tmp"  # a writer that still runs (our parent)
+    live.write_text("in progress")
+    with atomic_output(path) as first, atomic_output(path) as second:
+        assert first != second and first.parent == second.parent == tmp_path
+        first.write_text("A")
+        second.write_text("B")
+    assert path.read_text() == "A"  # each replaced the path whole with its own content; the last one wins
+    assert not dead.exists() and live.read_text() == "in progress"

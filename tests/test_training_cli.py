@@ -121,7 +121,7 @@ def test_a_policy_retrained_under_its_name_is_merged_again(root: Path, tmp_path:
 
     first, second = merged_weights(1e-3), merged_weights(5e-2)
     assert any(not first[k].equal(second[k]) for k in first)
-    assert not (tmp_path / "out" / "merged.tmp").exists()
+    assert not list((tmp_path / "out").glob(".merged.*.tmp"))
 
 
 @pytest.mark.parametrize("kind", ["rm", "dpo"])
@@ -282,3 +282,17 @@ def test_a_recipe_trains_on_the_rows_the_quality_script_draws(root: Path) -> Non
     assert {id(c) for c in (limited[i] for i in stream_rows(cfg, limited, table, args))} <= {
         id(c) for c in limited
     }
+
+
+def test_a_torn_run_record_is_not_trusted_and_is_rewritten_whole(tmp_path: Path) -> None:
+    """Issue 32: run.json was written in place; a torn one made every later run fail to start."""
+    from mapl_core.training.run import resumable_checkpoint
+
+    checkpoints = tmp_path / "checkpoints"
+    (checkpoints / "checkpoint-2").mkdir(parents=True)
+    (checkpoints / "run.json").write_text('{"config": "ab')  # killed mid-write
+    run = {"config": "ab12", "data": {"intra": 0}, "model": "m", "code": "c"}
+    assert resumable_checkpoint(checkpoints, run) is None  # no crash; nobody vouches for checkpoint-2
+    assert not (checkpoints / "checkpoint-2").exists()
+    assert json.loads((checkpoints / "run.json").read_text()) == run
+    assert not list(checkpoints.glob(".run.json.*.tmp"))

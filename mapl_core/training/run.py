@@ -157,7 +157,7 @@ def resumable_checkpoint(checkpoints: Path, run: dict[str, Any], fresh: bool = F
     unrecorded one, are removed with a warning, and the run starts from step 0. `fresh` (a refresh the user
     asked for) removes them whoever wrote them."""
     recorded = checkpoints / "run.json"
-    previous = json.loads(recorded.read_text()) if recorded.is_file() else None
+    previous = _read_run(recorded)
     last = last_checkpoint(checkpoints)
     if last is not None:
         if previous == run and not fresh:
@@ -174,8 +174,23 @@ def resumable_checkpoint(checkpoints: Path, run: dict[str, Any], fresh: bool = F
         for old in checkpoints.glob("checkpoint-*"):
             shutil.rmtree(old)
     checkpoints.mkdir(parents=True, exist_ok=True)
-    recorded.write_text(json.dumps(run, sort_keys=True))
+    from mapl_core.files import atomic_output
+
+    with atomic_output(recorded) as tmp:  # a kill mid-write leaves the old record or none, never a torn one
+        tmp.write_text(json.dumps(run, sort_keys=True))
     return None
+
+
+def _read_run(recorded: Path) -> dict[str, Any] | None:
+    """The run that wrote the checkpoints, or None when unrecorded or unreadable (checkpoints nobody can vouch
+    for are not resumed)."""
+    try:
+        return json.loads(recorded.read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        log.warning("%s is unreadable (%s): its checkpoints are treated as another run's", recorded, exc)
+        return None
 
 
 @dataclass
