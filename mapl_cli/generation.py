@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mapl_core.generation.protocol import MAX_NEW_TOKENS
 from mapl_core.paths import data_root
 
 console = Console(soft_wrap=True)  # summary lines stay whole for scripts that read them
@@ -78,7 +79,7 @@ def generate_command(
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Server backend: requests in flight at once.")] = 8,
     request_timeout: Annotated[float, typer.Option(help="Server backend: seconds per request.")] = 300.0,
-    max_new_tokens: Annotated[int, typer.Option()] = 256,
+    max_new_tokens: Annotated[int, typer.Option(min=1, max=MAX_NEW_TOKENS)] = 256,
     temperature: Annotated[float, typer.Option(help="0 for greedy decoding.")] = 0.0,
     top_p: Annotated[float, typer.Option()] = 1.0,
     seed: Annotated[int, typer.Option()] = 0,

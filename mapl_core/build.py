@@ -312,6 +312,10 @@ class BuildRun:
             report.rows_read and report.bad_fraction <= cfg.ingest.max_bad_fraction
         ):
             return
+        if not report.rows_read:  # nothing to inspect: say so plainly, commit nothing
+            for s in staged.values():
+                self.store.discard(s)
+            raise IngestFailed(f"{cfg.source}: no rows read (an empty file or split?). Nothing was built.")
         quarantine = self.store.commit(staged.pop("quarantine"), meta)
         for s in staged.values():
             self.store.discard(s)

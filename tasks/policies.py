@@ -36,7 +36,9 @@ def is_transient(exc: BaseException) -> bool:
     """Worth retrying: the same call may well succeed a few seconds later."""
     from mapl_core.generation.server import ServerError, ServerUnavailable
 
-    if isinstance(exc, ServerUnavailable | ConnectionError | TimeoutError | BrokenProcessPool):
+    if isinstance(exc, ServerUnavailable):  # its health wait already took the whole timeout: once is enough
+        return False
+    if isinstance(exc, ConnectionError | TimeoutError | BrokenProcessPool):
         return True
     if isinstance(exc, ServerError):  # by status: a 4xx answer (but 408 and 429) is the request's own fault
         return exc.status is None or exc.status >= 500 or exc.status in (408, 429)

@@ -12,12 +12,19 @@ from typing import Protocol
 Message = dict[str, str]
 
 
+MAX_NEW_TOKENS = 8192  # far past any response IFEval asks for; a typo (a million) would run for days
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     max_new_tokens: int = 256
     temperature: float = 0.0  # 0: greedy
     top_p: float = 1.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
+            raise ValueError(f"max_new_tokens {self.max_new_tokens} is outside 1..{MAX_NEW_TOKENS}")
 
     def as_key(self) -> dict:
         return {

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mapl_core.config import BuildConfig
+from mapl_core.generation.protocol import MAX_NEW_TOKENS
 from mapl_core.names import Name
 from mapl_core.training.config import TrainConfig
 
@@ -31,7 +32,7 @@ class EvaluationConfig(_Strict):
 
     prompts: str = Field("ifeval", description="'ifeval' (the shipped IFEval prompts) or a prompt file")
     limit: int | None = Field(48, ge=1, description="the first N prompts (None: all 541)")
-    max_new_tokens: int = Field(128, ge=8)
+    max_new_tokens: int = Field(128, ge=8, le=MAX_NEW_TOKENS)
     backend: Literal["auto", "vllm", "transformers"] = "auto"
     batch_size: int = Field(32, ge=1)
     base_model: bool = Field(True, description="also score the untrained policy")
