@@ -31,6 +31,7 @@ from mapl_core.data import schema
 from mapl_core.data.ingest import IngestReport, Pair, Quarantined, ingest, split_of
 from mapl_core.data.readers import read_rows
 from mapl_core.generation.proposals import CandidateProposer, ModelCandidates, open_proposer
+from mapl_core.redaction import redacted
 from mapl_core.storage.delta_tables import DatasetStore, StagedTable, TableRef, VersionInfo
 
 KINDS = {
@@ -281,7 +282,7 @@ class BuildRun:
         cfg, report = self.cfg, self.report
         meta = {
             "config_hash": cfg.config_hash(),
-            "config": cfg.model_dump(mode="json"),
+            "config": redacted(cfg.model_dump(mode="json")),  # no credentials a server URL may carry
             "code_version": code_version(),
             "seed": cfg.seed,
             "inputs": {

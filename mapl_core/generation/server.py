@@ -15,6 +15,7 @@ from typing import Any
 
 from mapl_core.generation.protocol import Message, SamplingConfig, prompt_seed
 from mapl_core.generation.revision import model_revision
+from mapl_core.redaction import redact_url
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 START_HINT = (
@@ -69,6 +70,7 @@ class OpenAIServerGenerator:
         import httpx
 
         self.root = api_root(base_url)
+        self.shown = redact_url(self.root)  # what messages print: never a user, password or key
         self.concurrency = max(1, concurrency)
         self.retry = retry or RetryPolicy()
         self._rng = random.Random()  # jitter only: timing, never content
@@ -83,10 +85,10 @@ class OpenAIServerGenerator:
         served = [m["id"] for m in self._request("GET", "/v1/models").json().get("data", [])]
         if model is None:
             if not served:
-                raise ServerError(f"{self.root} serves no model")
+                raise ServerError(f"{self.shown} serves no model")
             model = served[0]
         elif served and model not in served:
-            raise ServerError(f"{self.root} does not serve {model!r}; it serves {served}")
+            raise ServerError(f"{self.shown} does not serve {model!r}; it serves {served}")
         self.model = model
         self.revision = model_revision(model)
         self.engine = f"openai-server-{self._server_version()}"
@@ -110,7 +112,7 @@ class OpenAIServerGenerator:
                 last = f"GET {path} answered {r.status_code}"
             if time.monotonic() >= deadline:
                 raise ServerUnavailable(
-                    f"no OpenAI-compatible server became healthy at {self.root} within {timeout:.0f} s "
+                    f"no OpenAI-compatible server became healthy at {self.shown} within {timeout:.0f} s "
                     f"(last: {last}); {START_HINT}"
                 )
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
@@ -138,13 +140,13 @@ class OpenAIServerGenerator:
                 if r.status_code < 400:
                     return r
                 if r.status_code not in RETRY_STATUS:
-                    message = f"{method} {self.root}{path} answered {r.status_code}: {r.text[:500]}"
+                    message = f"{method} {self.shown}{path} answered {r.status_code}: {r.text[:500]}"
                     raise ServerError(message, r.status_code)
                 last, status = f"answered {r.status_code}: {r.text[:200]}", r.status_code
             if attempt + 1 < self.retry.attempts:
                 time.sleep(self.retry.delay(attempt, self._rng))
         raise ServerError(
-            f"{method} {self.root}{path} failed {self.retry.attempts} times; last: {last}", status
+            f"{method} {self.shown}{path} failed {self.retry.attempts} times; last: {last}", status
         )
 
     def _complete(self, messages: list[Message], params: SamplingConfig, json_schema: dict | None) -> str:
