@@ -51,7 +51,7 @@ def _remove_stale_temporaries(path: Path) -> None:
     """Temporaries of `path` left by writers that are gone (killed, crashed): their process no longer runs."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         pid = tmp.name[len(path.name) + 2 :].split(".")[0]
-        if not pid.isdigit() or _running(int(pid)):
+        if not pid.isdigit() or process_running(int(pid)):
             continue
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -59,7 +59,8 @@ def _remove_stale_temporaries(path: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
+    """Whether a process with this id runs on this host (as any user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -10,7 +10,8 @@ from typing import Any
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from mapl_core.evaluation.stats import decimals_for, difference_interval, points, wilson
+from mapl_core.evaluation.stats import difference_interval, points, wilson
+from mapl_core.storage.delta_tables import TableRef
 
 
 def artifact_key(*parts: str) -> str:
@@ -25,11 +26,12 @@ def table_uri(root: str | Path, name: str) -> str:
 def publish_tables(
     pipeline: str, stage: str, record: dict[str, Any], root: str, read: list[str] = ()
 ) -> None:
-    rows = [{"table": f"{name}@{v}", "direction": "read", "rows": None, "contracts": None} for name, v in
-            (r.split("@") for r in read)]  # fmt: skip
+    rows = [
+        {"table": str(TableRef.parse(r)), "direction": "read", "rows": None, "contracts": None} for r in read
+    ]
     for name, version in record.get("tables", {}).items():
         contract = (record.get("contracts") or {}).get(name) or {}
-        rows.append({"table": f"{name}@{version}", "direction": "written", "rows": record["rows"].get(name),
+        rows.append({"table": str(TableRef(name, version)), "direction": "written", "rows": record["rows"].get(name),
                      "contracts": "passed" if contract.get("success") else ("—" if not contract else "FAILED")})  # fmt: skip
     note = (
         " (reused: these versions already existed for this input and config)" if record.get("reused") else ""
@@ -37,7 +39,7 @@ def publish_tables(
     create_table_artifact(key=artifact_key(pipeline, stage, "tables"), table=rows,
                           description=f"**{stage}**: dataset versions read and written{note}")  # fmt: skip
     for name in record.get("tables", {}):
-        create_link_artifact(table_uri(root, name), link_text=f"{name}@{record['tables'][name]}",
+        create_link_artifact(table_uri(root, name), link_text=str(TableRef(name, record["tables"][name])),
                              key=artifact_key(pipeline, name))  # fmt: skip
 
 
@@ -88,21 +90,17 @@ def publish_comparison(pipeline: str, rows: list[dict[str, Any]], markdown: str)
 LEVELS = ("original", "intra", "inter", "inter_margin")
 
 
-def _r(v: float | None) -> float | None:
-    return None if v is None else round(v, 4)
-
-
 def _row(
     model: str, metric: str, n: int, base: float | None, mapl: float | None, untrained: float | None = None
 ):
     """One row of the baseline-vs-MAPL table: the accuracies, their 95% intervals, and the difference's."""
-    row: dict[str, Any] = {"model": model, "metric": metric, "n": n, "base model": _r(untrained),
-                           "baseline": _r(base), "mapl": _r(mapl), "delta": None if base is None else _r(mapl - base)}  # fmt: skip
+    row: dict[str, Any] = {"model": model, "metric": metric, "n": n, "base model": rounded(untrained),
+                           "baseline": rounded(base), "mapl": rounded(mapl), "delta": None if base is None else rounded(mapl - base)}  # fmt: skip
     for key, value in (("base model", untrained), ("baseline", base), ("mapl", mapl)):
-        row[f"{key} ci95"] = None if value is None else [_r(v) for v in wilson(value * n, n)]
+        row[f"{key} ci95"] = None if value is None else [rounded(v) for v in wilson(value * n, n)]
     if base is not None:
         low, high = difference_interval(base, n, mapl, n)
-        row["delta ci95"] = [_r(low), _r(high)]
+        row["delta ci95"] = [rounded(low), rounded(high)]
         row["reads"] = (
             "MAPL higher" if low > 0 else "MAPL lower" if high < 0 else "no difference shown at this n"
         )
@@ -142,16 +140,11 @@ def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
 
     out = []
     for r in rows:
-        delta = "—" if r.get("delta ci95") is None else _signed(r["delta"], *r["delta ci95"])
+        delta = "—" if r.get("delta ci95") is None else points(r["delta"], *r["delta ci95"], signed=True)
         out.append({"model": r["model"], "metric": r["metric"], "n": str(r["n"]), "base model": cell(r, "base model"),
                     "baseline": cell(r, "baseline"), "MAPL": cell(r, "mapl"), "Δ (points)": delta,
                     "reads": r.get("reads", "—")})  # fmt: skip
     return out
-
-
-def _signed(delta: float, low: float, high: float) -> str:
-    digits = decimals_for(50 * (high - low))
-    return f"{100 * delta:+.{digits}f} [{100 * low:+.{digits}f}, {100 * high:+.{digits}f}]"
 
 
 def summary_markdown(pipeline: str, tables: dict[str, int], trained: dict, rows: list[dict]) -> str:

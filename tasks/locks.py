@@ -16,17 +16,9 @@ from typing import Any
 
 from prefect.locking.filesystem import FileSystemLockManager
 
+from mapl_core.files import process_running
+
 HOST = socket.gethostname()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class StaleSafeLockManager(FileSystemLockManager):
@@ -58,7 +50,7 @@ class StaleSafeLockManager(FileSystemLockManager):
             info = json.loads(path.read_bytes() or b"{}")
         except (FileNotFoundError, json.JSONDecodeError):
             info = {}
-        if info.get("host") == HOST and isinstance(info.get("pid"), int) and not _alive(info["pid"]):
+        if info.get("host") == HOST and isinstance(info.get("pid"), int) and not process_running(info["pid"]):
             path.unlink(missing_ok=True)
             self._locks.pop(key, None)
             return False

@@ -49,10 +49,11 @@ def decimals_for(half_width: float) -> int:
     return max(0, 1 - math.floor(math.log10(abs(half_width))))
 
 
-def points(value: float, low: float, high: float) -> str:
-    """A proportion and its interval in percentage points, rounded to what the interval supports:
-    "54.7 [42.6, 66.4]", "55 [31, 77]"."""
+def points(value: float, low: float, high: float, signed: bool = False) -> str:
+    """A proportion (or, `signed`, a difference) and its interval in percentage points, rounded to what the
+    interval supports: "54.7 [42.6, 66.4]", "55 [31, 77]"; signed: "-8 [-24, +9]"."""
     if value is None or math.isnan(value):
         return "—"
     digits = decimals_for(50 * (high - low))
-    return f"{100 * value:.{digits}f} [{100 * low:.{digits}f}, {100 * high:.{digits}f}]"
+    sign = "+" if signed else ""
+    return f"{100 * value:{sign}.{digits}f} [{100 * low:{sign}.{digits}f}, {100 * high:{sign}.{digits}f}]"
