@@ -2,6 +2,7 @@
 
     ingest → prompt-condition generation → instruction-combination sampling → data contracts
            → train reward models → train policies → benchmark evaluation → summary
+    IFEval-phrased pairs ───────────────────────────┘ (reward models scored on them)
 
 Every stage is a cached, persisted, retryable task (see `tasks.policies`); a re-run after a failure executes
 only what failed and what depends on it. Construction runs as a sub-flow so its batches can go to Dask.
@@ -63,7 +64,8 @@ def mapl_pipeline(config: str | dict[str, Any] = DEFAULT_CONFIG, data_root: str 
                     cfg, root, label, record["model_dir"], [record], "evaluate" in fresh
                 )
 
-    rows = comparison(trained, evals)
+    rm_bench = _reward_model_benchmark(cfg, root, trained, "evaluate" in fresh)
+    rows = comparison(trained, evals, rm_bench)
     publish_comparison(cfg.name, rows, summary_markdown(cfg.name, tables, trained, rows))
     log.info(
         "pipeline %s finished: %s",
@@ -72,4 +74,18 @@ def mapl_pipeline(config: str | dict[str, Any] = DEFAULT_CONFIG, data_root: str 
     )
     plain = lambda records: {k: dict(v) for k, v in records.items()}  # noqa: E731 (records without their states)
     return {"name": cfg.name, "data_root": root, "tables": tables, "construction_reused": constructed["reused"],
-            "trained": plain(trained), "evaluations": plain(evals), "comparison": rows}  # fmt: skip
+            "trained": plain(trained), "evaluations": plain(evals),
+            "reward_model_benchmark": dict(rm_bench) if rm_bench else None, "comparison": rows}  # fmt: skip
+
+
+def _reward_model_benchmark(cfg, root: str, trained: dict[str, dict], refresh: bool) -> dict[str, Any] | None:
+    """The reward models scored on the IFEval-phrased pairs (`evaluation.reward_models`), or None."""
+    if cfg.evaluation is None or cfg.evaluation.reward_models is None or "rm" not in trained:
+        return None
+    pairs = steps.rm_pairs(cfg, root, [], refresh)
+    name = cfg.evaluation.reward_models.name
+    table = str(TableRef(name, pairs["tables"][name]))
+    roles = {"mapl": "rm", "baseline": "rm_baseline"}
+    models = {label: trained[role]["model_dir"] for label, role in roles.items() if role in trained}
+    after = [pairs, *(trained[role] for role in roles.values() if role in trained)]
+    return steps.evaluate_reward_models(cfg, root, table, models, after)

@@ -129,3 +129,25 @@ def contracts(cfg: PipelineConfig, root: str, tables: dict[str, int], after: lis
     """The data-contract gate over the table versions about to be trained on."""
     gate = stage_task(T.contracts, root, None, retries=False, task_run_name="data contracts")
     return _after(gate, root, tables, cfg.name, after=after)
+
+
+def rm_pairs(cfg: PipelineConfig, root: str, after: list, refresh: bool = False) -> dict[str, Any]:
+    """The reward-model benchmark table (IFEval-phrased pairs), a materialized asset of its own."""
+    from mapl_core.evaluation.rm_benchmark import pairs_key
+
+    pcfg = cfg.evaluation.reward_models
+    asset = table_asset(root, pcfg.name, "IFEval-phrased pairs of sampled responses, ranked by the checkers")
+    run = stage_task(T.rm_pairs, root, lambda p: pairs_key(p["cfg"]), [asset],
+                     task_run_name="reward-model benchmark table", **_fresh(refresh))  # fmt: skip
+    return _after(run, pcfg, root, cfg.name, refresh, after=after)
+
+
+def evaluate_reward_models(cfg: PipelineConfig, root: str, table: str, models: dict[str, str],
+                           after: list) -> dict[str, Any]:  # fmt: skip
+    def key(p: dict[str, Any]) -> str:
+        return stage_key(
+            "evaluate", table=p["table"], models={n: model_revision(m) for n, m in p["models"].items()}
+        )
+
+    run = stage_task(T.evaluate_reward_models, root, key, task_run_name="evaluate reward models")
+    return _after(run, root, table, models, cfg.name, after=after)

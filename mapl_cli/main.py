@@ -134,6 +134,7 @@ def instructions(
 from mapl_cli.datasets import build_command, datasets_app  # noqa: E402
 from mapl_cli.generation import generate_command, models_app  # noqa: E402
 from mapl_cli.orchestration import run_command, serve_command, stage_command, ui_command  # noqa: E402
+from mapl_cli.rm_bench import rm_bench_app  # noqa: E402
 from mapl_cli.training import train_app  # noqa: E402
 
 app.command("build")(build_command)
@@ -141,6 +142,7 @@ app.add_typer(datasets_app, name="datasets")
 app.command("generate")(generate_command)
 app.add_typer(models_app, name="models")
 app.add_typer(train_app, name="train")
+app.add_typer(rm_bench_app, name="rm-bench")
 app.command("run")(run_command)
 app.command("stage")(stage_command)
 app.command("serve")(serve_command)

@@ -87,7 +87,45 @@ def publish_comparison(pipeline: str, rows: list[dict[str, Any]], markdown: str)
     create_markdown_artifact(markdown, key=artifact_key(pipeline, "summary"), description="Run summary")
 
 
+def publish_rm_benchmark(pipeline: str, record: dict[str, Any]) -> None:
+    from mapl_core.evaluation.rm_benchmark import record_table
+
+    lines = record_table(record)
+    rows = [dict(zip(lines[0], cells, strict=True)) for cells in lines[1:]]
+    create_table_artifact(key=artifact_key(pipeline, "reward-models-on-ifeval-pairs"), table=rows,
+                          description=f"Reward-model accuracy on {record['table']} (IFEval-phrased pairs), "
+                                      "95% intervals resampling prompts")  # fmt: skip
+
+
 LEVELS = ("original", "intra", "inter", "inter_margin")
+BENCH_GROUPS = ("all pairs", "follows all ≻ breaks some", "one instruction differs", "chosen shorter",
+                "chosen longer")  # fmt: skip
+
+
+def bench_rows(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Rows of the baseline-vs-MAPL table from the reward-model benchmark record (its intervals resample
+    prompts, so they are the record's own, not Wilson's)."""
+    rows = []
+    for r in (record or {}).get("rows", []):
+        if r["group"] not in BENCH_GROUPS or "mapl" not in r:
+            continue
+        row: dict[str, Any] = {"model": "reward model", "metric": f"IFEval pairs: {r['group']}", "n": r["pairs"],
+                               "base model": None, "base model ci95": None,
+                               "mapl": rounded(r["mapl"]["accuracy"]),
+                               "mapl ci95": [rounded(r["mapl"]["low"]), rounded(r["mapl"]["high"])]}  # fmt: skip
+        base, diff = r.get("baseline"), r.get("mapl − baseline")
+        row["baseline"] = None if base is None else rounded(base["accuracy"])
+        row["baseline ci95"] = None if base is None else [rounded(base["low"]), rounded(base["high"])]
+        if diff is not None:
+            row["delta"] = rounded(diff["difference"])
+            row["delta ci95"] = [rounded(diff["low"]), rounded(diff["high"])]
+            row["reads"] = _reads(diff["low"], diff["high"])
+        rows.append(row)
+    return rows
+
+
+def _reads(low: float, high: float) -> str:
+    return "MAPL higher" if low > 0 else "MAPL lower" if high < 0 else "no difference shown at this n"
 
 
 def _row(
@@ -101,15 +139,16 @@ def _row(
     if base is not None:
         low, high = difference_interval(base, n, mapl, n)
         row["delta ci95"] = [rounded(low), rounded(high)]
-        row["reads"] = (
-            "MAPL higher" if low > 0 else "MAPL lower" if high < 0 else "no difference shown at this n"
-        )
+        row["reads"] = _reads(low, high)
     return row
 
 
-def comparison(trained: dict[str, dict], evals: dict[str, dict]) -> list[dict[str, Any]]:
-    """Rows of the baseline-vs-MAPL table: held-out per-level accuracy and IFEval accuracy, each with its n and
-    95% intervals (Wilson for an accuracy, Newcombe for the difference), so a reader sees what n can tell."""
+def comparison(
+    trained: dict[str, dict], evals: dict[str, dict], rm_bench: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Rows of the baseline-vs-MAPL table: held-out per-level accuracy, reward-model accuracy on the
+    IFEval-phrased pairs and IFEval accuracy, each with its n and 95% intervals (Wilson for an accuracy,
+    Newcombe for the difference, prompt-resampling for the pairs), so a reader sees what n can tell."""
     rows = []
     for kind in ("rm", "policy"):
         base, mapl = trained.get(f"{kind}_baseline"), trained.get(kind)
@@ -122,6 +161,8 @@ def comparison(trained: dict[str, dict], evals: dict[str, dict]) -> list[dict[st
             b = (base or {}).get("metrics", {}).get(lv, {}).get("accuracy")
             model = "reward model" if kind == "rm" else "policy (implicit reward)"
             rows.append(_row(model, f"held-out {lv} accuracy", int(m["rows"]), b, m["accuracy"]))
+        if kind == "rm":
+            rows += bench_rows(rm_bench)
     if "mapl" in evals:
         for metric, unit in (("prompt_level_strict", "prompts"), ("prompt_level_loose", "prompts"),
                              ("inst_level_strict", "instructions")):  # fmt: skip

@@ -13,11 +13,18 @@ from prefect import task
 from prefect.assets import Asset, AssetProperties, add_asset_metadata, materialize
 
 from mapl_core.config import BuildConfig
+from mapl_core.evaluation.ifeval_pairs import IfevalPairsConfig
 from mapl_core.pipeline import stages
 from mapl_core.pipeline.config import EvaluationConfig
 from mapl_core.storage.delta_tables import DatasetStore, TableRef
 from mapl_core.training.config import TrainConfig
-from tasks.artifacts import publish_contracts, publish_tables, publish_training, table_uri
+from tasks.artifacts import (
+    publish_contracts,
+    publish_rm_benchmark,
+    publish_tables,
+    publish_training,
+    table_uri,
+)
 from tasks.policies import stage_options
 
 
@@ -84,3 +91,20 @@ def evaluate(model: str, cfg: EvaluationConfig, root: str, label: str, pipeline:
     """Benchmark evaluation of one policy on IFEval-style verifiable prompts."""
     out = Path(root).resolve() / "eval" / pipeline / label
     return {"label": label, **stages.evaluate_policy_stage(model, cfg, DatasetStore(root), out)}
+
+
+def rm_pairs(cfg: IfevalPairsConfig, root: str, pipeline: str, refresh: bool = False) -> dict[str, Any]:
+    """The reward-model benchmark on IFEval's phrasing: sampled responses, labelled, paired, contract-checked."""
+    from data_contracts.ifeval_pairs import validate_pairs
+
+    record = stages.rm_pairs_stage(cfg, DatasetStore(root), validate_pairs, refresh)
+    _note_assets(root, record)
+    publish_tables(pipeline, "reward-model benchmark", record, root, read=[])
+    return record
+
+
+def evaluate_reward_models(root: str, table: str, models: dict[str, str], pipeline: str) -> dict[str, Any]:
+    """Reward models (MAPL and baseline) scored on the IFEval-phrased pairs."""
+    record = stages.evaluate_reward_models_stage(DatasetStore(root), table, models)
+    publish_rm_benchmark(pipeline, record)
+    return record

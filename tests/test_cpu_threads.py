@@ -31,3 +31,13 @@ def test_this_process_gets_a_binding_from_its_own_affinity() -> None:
         assert got == {}
     else:
         assert got == {BIND: cpu_ranges(usable), RESERVED: "0"}
+
+
+def test_cpu_engines_prefill_whole_prompts_within_the_model_context() -> None:
+    from mapl_core.generation.engines import CPU_MAX_MODEL_LEN, cpu_engine_settings
+
+    default = cpu_engine_settings(None, 8192)
+    assert default["enable_chunked_prefill"] is False
+    assert default["max_model_len"] == default["max_num_batched_tokens"] == CPU_MAX_MODEL_LEN
+    assert cpu_engine_settings(None, 512)["max_model_len"] == 512  # a model with a shorter context
+    assert cpu_engine_settings(2048, 8192)["max_num_batched_tokens"] == 2048  # the caller's length wins

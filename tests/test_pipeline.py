@@ -57,6 +57,10 @@ def test_pipeline_runs_end_to_end_and_a_rerun_is_fully_cached(prefect_server, ti
     assert all(e["generated"] == 3 and e["from_cache"] == 0 for e in first["evaluations"].values())
     metrics = {r["metric"] for r in first["comparison"]}
     assert {"held-out original accuracy", "held-out intra accuracy", "IFEval prompt_level_strict"} <= metrics
+    # the reward models scored on the IFEval-phrased pairs, a table version of its own
+    bench = first["reward_model_benchmark"]
+    assert bench["table"] == "t_ifeval_pairs@0" and set(bench["models"]) == {"mapl", "baseline"}
+    assert "IFEval pairs: all pairs" in metrics
     states = _task_states(state.state_details.flow_run_id)
     assert states["ingest"] == "Completed" and states["train rm"] == "Completed"
     with get_client(sync_client=True) as client:

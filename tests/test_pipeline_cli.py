@@ -217,7 +217,9 @@ def test_the_ui_renders_the_run_artifacts(server, tiny, tmp_path) -> None:
                       ("ingest", construct), (construct, "constructed tables"), ("ingest", "data contracts"),
                       (construct, "data contracts"), ("constructed tables", "data contracts"),
                       ("data contracts", "evaluate base"), ("train policy", "evaluate mapl"),
-                      ("train policy_baseline", "evaluate baseline")}  # fmt: skip
+                      ("train policy_baseline", "evaluate baseline"),
+                      ("reward-model benchmark table", "evaluate reward models"),
+                      ("train rm", "evaluate reward models"), ("train rm_baseline", "evaluate reward models")}  # fmt: skip
     expected_edges |= {
         ("data contracts", f"train {role}") for role in ("rm", "rm_baseline", "policy", "policy_baseline")
     }

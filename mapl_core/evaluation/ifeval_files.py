@@ -54,6 +54,20 @@ class PromptItem:
     raw_kwargs: list[dict[str, Any]] = field(default_factory=list)
 
 
+def prompts_path(spec: str) -> Path:
+    """An IFEval-format prompt file: `spec` itself, or for "ifeval" the shipped copy of IFEval's 541 prompts."""
+    if spec != "ifeval":
+        return Path(spec)
+    from mapl_core.paths import shared_data_dir
+
+    root = shared_data_dir()
+    path = root / "ifeval" / "input_data.jsonl" if root else None
+    if path is None or not path.is_file():
+        raise FileNotFoundError("the shipped IFEval prompts (../shared/data/ifeval/input_data.jsonl) are missing; "
+                                "name an IFEval-format prompt file instead of 'ifeval'")  # fmt: skip
+    return path
+
+
 def read_json_lines(path: Path) -> Iterator[tuple[int, Any, InputIssue | None]]:
     """(line number, parsed object or None, issue or None) for each non-blank line."""
     if not path.is_file():

@@ -57,3 +57,50 @@ def points(value: float, low: float, high: float, signed: bool = False) -> str:
     digits = decimals_for(50 * (high - low))
     sign = "+" if signed else ""
     return f"{100 * value:{sign}.{digits}f} [{100 * low:{sign}.{digits}f}, {100 * high:{sign}.{digits}f}]"
+
+
+def cluster_bootstrap(
+    values: list[float], clusters: list, reps: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean of `values`, resampling whole clusters (rows of one prompt
+    are not independent: a reward model that misreads a prompt misreads all its pairs). Deterministic for
+    a seed. For a paired difference, pass the per-row differences."""
+    import numpy as np
+
+    if not values:
+        return math.nan, math.nan
+    ids = {c: i for i, c in enumerate(dict.fromkeys(clusters))}
+    index = np.array([ids[c] for c in clusters])
+    sums = np.bincount(index, weights=np.asarray(values, dtype=float), minlength=len(ids))
+    counts = np.bincount(index, minlength=len(ids)).astype(float)
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(reps, len(ids)))
+    means = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def mcnemar_exact(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar p-value for paired binary outcomes: `only_first` pairs where only the first
+    arm succeeded, `only_second` where only the second did (the binomial test of the discordant pairs)."""
+    n = only_first + only_second
+    if n == 0:
+        return 1.0
+    k = min(only_first, only_second)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_ratio_bootstrap(
+    first: list[float], second: list[float], totals: list[float], reps: int = 10000, seed: int = 0
+) -> tuple[float, float, float]:
+    """(difference, low, high): the paired 95% percentile-bootstrap interval of sum(second)/sum(totals) −
+    sum(first)/sum(totals), resampling units (prompts) with their counts. Prompt-level accuracy: totals of 1;
+    instruction-level: each prompt's number of instructions."""
+    import numpy as np
+
+    a, b, t = (np.asarray(x, dtype=float) for x in (first, second, totals))
+    diff = (b.sum() - a.sum()) / t.sum()
+    draws = np.random.default_rng(seed).integers(0, len(t), size=(reps, len(t)))
+    samples = (b[draws].sum(axis=1) - a[draws].sum(axis=1)) / t[draws].sum(axis=1)
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return float(diff), float(low), float(high)

@@ -98,7 +98,7 @@ class VllmGenerator:
 
             kwargs = dict(self._kwargs)
             if not torch.cuda.is_available():
-                kwargs["dtype"] = "float32"  # bf16 is ~3x slower on AVX2 CPUs
+                kwargs.update(cpu_engine_settings(kwargs.get("max_model_len"), _context_length(self.model)))
             self._llm = LLM(model=self.model, **kwargs)
         return self._llm
 
@@ -132,6 +132,30 @@ class VllmGenerator:
         ]
         outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
         return [o.outputs[0].text for o in outputs]
+
+
+CPU_MAX_MODEL_LEN = 4096  # prompt + response; IFEval's longest prompt with a 2048-token answer fits
+
+
+def _context_length(model: str) -> int | None:
+    """The model's own context length (its config's `max_position_embeddings`), None where it has none."""
+    from transformers import AutoConfig
+
+    return getattr(AutoConfig.from_pretrained(model), "max_position_embeddings", None)
+
+
+def cpu_engine_settings(max_model_len: int | None, context_length: int | None = None) -> dict:
+    """vLLM engine arguments for CPU machines.
+
+    float32: bf16 is ~3x slower on AVX2 CPUs. No chunked prefill: when a prompt's prefill is split across
+    steps, vLLM rewinds that request's seeded generator (`set_offset`), which CPU generators do not have, and
+    the engine dies ("CPU Generator does not use offset"; every sampled, seeded batch whose prompts exceed
+    one step's token budget hit it here). Unchunked prefill needs a step budget of the whole model length,
+    so the length is capped (at the model's own context where that is shorter) to keep the engine's start-up
+    profiling pass at its usual size."""
+    length = max_model_len or min(CPU_MAX_MODEL_LEN, context_length or CPU_MAX_MODEL_LEN)
+    return {"dtype": "float32", "enable_chunked_prefill": False, "max_model_len": length,
+            "max_num_batched_tokens": length}  # fmt: skip
 
 
 def _vllm_version() -> str:

@@ -18,14 +18,15 @@ from typing import Any
 
 
 def generate_isolated(model: str, backend: str, prompts: list[dict], out: Path, cache_path: Path,
-                      sampling: dict[str, Any], batch_size: int) -> dict[str, Any]:  # fmt: skip
-    """Write `out` (JSONL responses for `prompts`) from a child process; returns its report."""
+                      sampling: dict[str, Any], batch_size: int, samples: int = 1) -> dict[str, Any]:  # fmt: skip
+    """Write `out` (JSONL responses for `prompts`, `samples` per prompt) from a child process; returns its
+    report."""
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job.json"
         report = Path(tmp) / "report.json"
         job.write_text(json.dumps({"model": model, "backend": backend, "prompts": prompts, "out": str(out),
                                    "cache": str(cache_path), "sampling": sampling, "batch_size": batch_size,
-                                   "report": str(report)}))  # fmt: skip
+                                   "samples": samples, "report": str(report)}))  # fmt: skip
         done = subprocess.run([sys.executable, "-m", "mapl_core.generation.isolated", str(job)],
                               capture_output=True, text=True)  # fmt: skip
         if done.returncode != 0 or not report.is_file():
@@ -45,7 +46,7 @@ def _main(job_path: str) -> None:
     cache = GenerationCache(Path(job["cache"]))
     try:
         report = generate_responses(job["prompts"], generator, SamplingConfig(**job["sampling"]), cache,
-                                    Path(job["out"]), job["batch_size"])  # fmt: skip
+                                    Path(job["out"]), job["batch_size"], samples=job.get("samples", 1))  # fmt: skip
     finally:
         cache.close()
     Path(job["report"]).write_text(json.dumps({"engine": generator.engine, "revision": generator.revision,

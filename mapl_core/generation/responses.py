@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mapl_core.files import atomic_output
@@ -41,6 +41,11 @@ def read_prompts(path: Path) -> list[dict]:
     return rows
 
 
+def sample_params(params: SamplingConfig, sample: int) -> SamplingConfig:
+    """Sample `sample` of several per prompt: the same settings with its own seed (`seed + sample`)."""
+    return replace(params, seed=params.seed + sample)
+
+
 def generate_responses(
     prompts: list[dict],
     generator: Generator,
@@ -49,25 +54,32 @@ def generate_responses(
     out: Path,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    samples: int = 1,
 ) -> GenerationReport:
     """Generate what the cache lacks, batch by batch (each batch cached as soon as it is done), then write
-    `out` (JSONL: key, prompt, response) atomically."""
+    `out` (JSONL: key, prompt, response) atomically. `samples` > 1: that many responses per prompt, each
+    with its own seed (`sample_params`), rows in prompt order with a `sample` field."""
+    jobs = [(p, s, sample_params(params, s)) for p in prompts for s in range(samples)]
     keys = [
         cache_key(
-            generator.revision, generator.engine, [{"role": "user", "content": p["prompt"]}], params.as_key()
+            generator.revision, generator.engine, [{"role": "user", "content": p["prompt"]}], sp.as_key()
         )
-        for p in prompts
+        for p, _, sp in jobs
     ]
     todo = [i for i, k in enumerate(keys) if cache.get(k) is None]
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        texts = generator.generate(
-            [[{"role": "user", "content": prompts[i]["prompt"]}] for i in chunk], params
-        )
-        cache.put_many([(keys[i], t) for i, t in zip(chunk, texts, strict=True)])
-        if progress:
-            progress(len(chunk))
+    # one sample at a time: vLLM takes one seed per request, and a batch of one sample pads evenly
+    for s in range(samples):
+        mine = [i for i in todo if jobs[i][1] == s]
+        for start in range(0, len(mine), batch_size):
+            chunk = mine[start : start + batch_size]
+            texts = generator.generate(
+                [[{"role": "user", "content": jobs[i][0]["prompt"]}] for i in chunk], jobs[chunk[0]][2]
+            )
+            cache.put_many([(keys[i], t) for i, t in zip(chunk, texts, strict=True)])
+            if progress:
+                progress(len(chunk))
     with atomic_output(out) as tmp, tmp.open("w", encoding="utf-8") as fh:
-        for p, k in zip(prompts, keys, strict=True):
-            fh.write(json.dumps({**p, "response": cache.get(k)}, ensure_ascii=False) + "\n")
-    return GenerationReport(len(prompts), len(todo), len(prompts) - len(todo))
+        for (p, s, _), k in zip(jobs, keys, strict=True):
+            row = {**p, "sample": s} if samples > 1 else dict(p)
+            fh.write(json.dumps({**row, "response": cache.get(k)}, ensure_ascii=False) + "\n")
+    return GenerationReport(len(jobs), len(todo), len(jobs) - len(todo))

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mapl_core.config import BuildConfig
+from mapl_core.evaluation.ifeval_pairs import IfevalPairsConfig
 from mapl_core.generation.protocol import MAX_NEW_TOKENS
 from mapl_core.names import Name
 from mapl_core.training.config import TrainConfig
@@ -36,6 +37,9 @@ class EvaluationConfig(_Strict):
     backend: Literal["auto", "vllm", "transformers"] = "auto"
     batch_size: int = Field(32, ge=1)
     base_model: bool = Field(True, description="also score the untrained policy")
+    reward_models: IfevalPairsConfig | None = Field(
+        None, description="score the reward models on IFEval-phrased pairs built by this recipe (None: skip)"
+    )
 
 
 class PipelineConfig(_Strict):

@@ -23,6 +23,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "construct": ("mapl_core.build", "data_contracts"),
     "train": ("mapl_core.training.run",),
     "evaluate": ("mapl_core.pipeline.stages",),
+    "rm_pairs": ("mapl_core.evaluation.ifeval_pairs", "data_contracts.ifeval_pairs"),
 }
 
 

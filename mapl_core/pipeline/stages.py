@@ -22,6 +22,7 @@ from mapl_core.build import (
     table_name,
 )
 from mapl_core.config import BuildConfig
+from mapl_core.evaluation.ifeval_pairs import IfevalPairsConfig
 from mapl_core.generation.engines import model_revision
 from mapl_core.pipeline.config import EvaluationConfig
 from mapl_core.pipeline.keys import stage_key
@@ -251,13 +252,26 @@ def evaluate_policy_stage(model: str, cfg: EvaluationConfig, store: DatasetStore
 
 
 def ifeval_prompts(cfg: EvaluationConfig) -> Path:
-    if cfg.prompts != "ifeval":
-        return Path(cfg.prompts)
-    from mapl_core.paths import shared_data_dir
+    from mapl_core.evaluation.ifeval_files import prompts_path
 
-    root = shared_data_dir()
-    path = root / "ifeval" / "input_data.jsonl" if root else None
-    if path is None or not path.is_file():
-        raise FileNotFoundError("the shipped IFEval prompts (../shared/data/ifeval/input_data.jsonl) are missing; "
-                                "set evaluation.prompts to an IFEval-format file")  # fmt: skip
-    return path
+    return prompts_path(cfg.prompts)
+
+
+def rm_pairs_stage(cfg: IfevalPairsConfig, store: DatasetStore, validate, refresh: bool = False) -> Record:
+    """The IFEval-phrased reward-model benchmark table (`evaluation.rm_benchmark`): built once per recipe,
+    sampling model and code, then reused (`refresh`: built again, from the generation cache)."""
+    from mapl_core.evaluation.rm_benchmark import build_benchmark, pairs_key
+
+    outcome = build_benchmark(cfg, store, validate, refresh)
+    return {"key": pairs_key(cfg), "tables": {cfg.name: outcome.version.version},
+            "rows": {cfg.name: outcome.version.rows}, "contracts": {cfg.name: outcome.contract},
+            "stats": outcome.stats, "reused": outcome.reused, "seconds": round(outcome.seconds, 2)}  # fmt: skip
+
+
+def evaluate_reward_models_stage(store: DatasetStore, table: str, models: dict[str, str]) -> Record:
+    """Each reward model's accuracy on the benchmark table version, and MAPL's paired difference from the
+    baseline when both are there."""
+    from mapl_core.evaluation.rm_benchmark import score_benchmark
+
+    reference = "baseline" if "baseline" in models else None
+    return score_benchmark(store, table, models, reference)
