@@ -97,7 +97,7 @@ def publish_rm_benchmark(pipeline: str, record: dict[str, Any]) -> None:
                                       "95% intervals resampling prompts")  # fmt: skip
 
 
-LEVELS = ("original", "intra", "inter", "inter_margin")
+LEVELS = ("original", "intra", "inter", "inter_decided", "inter_margin")
 BENCH_GROUPS = ("all pairs", "follows all ≻ breaks some", "one instruction differs", "chosen shorter",
                 "chosen longer")  # fmt: skip
 

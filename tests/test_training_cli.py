@@ -13,6 +13,7 @@ import yaml
 from corpus import HH_TEST
 from tiny_model import build_tiny_model
 
+import mapl_core.training.run as run_module
 from data_contracts import CONTRACTS
 from mapl_core.build import build
 from mapl_core.config import BuildConfig, IngestConfig
@@ -63,7 +64,8 @@ def test_train_rm_writes_a_model_folder_that_reloads(root: Path) -> None:
     card = (folder / "README.md").read_text()
     assert "| t_intra | 0 |" in card and "Held-out metrics" in card
     metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["steps"] == 3 and set(metrics["metrics"]) == {"original", "intra", "inter", "inter_margin"}
+    assert metrics["steps"] == 3 and {"original", "intra", "inter", "inter_margin"} <= set(metrics["metrics"])
+    assert set(metrics["metrics"]) <= {"original", "intra", "inter", "inter_margin", "inter_decided"}
     AutoModelForSequenceClassification.from_pretrained(folder)
 
 
@@ -96,7 +98,15 @@ def test_dpo_with_a_lora_adapter_uses_the_base_model_as_reference(root: Path, tm
     folder = outcome.model_dir
     assert (folder / "adapter_config.json").is_file() and (folder / "README.md").is_file()
     assert outcome.steps == 3 and outcome.ref_cache_hit is False
-    assert set(outcome.metrics) == {"original", "intra", "inter", "inter_margin"}
+    assert {"original", "intra", "inter", "inter_margin"} <= set(outcome.metrics)
+    # the held-out inter pairs the instructions decide are counted again on their own
+    from mapl_core.training.examples import decided_inter
+
+    inter = DatasetStore(root).to_pandas("t_inter")
+    decided = set(decided_inter(inter[inter.split == cfg.eval_split]).row_id)
+    held_out = [c for c in run_module._comparisons(cfg, DatasetStore(root)).held_out if c.level == "inter"]
+    expected = sum(c.key in decided for c in held_out)
+    assert expected > 0 and outcome.metrics["inter_decided"]["rows"] == expected
 
 
 def test_a_policy_retrained_under_its_name_is_merged_again(root: Path, tmp_path: Path) -> None:

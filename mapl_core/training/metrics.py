@@ -64,12 +64,14 @@ def level_metrics(
     scorer: Scorer,
     batch_size: int = 16,
     groups: list[str] | None = None,
+    also: list[str | None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """{level: {"loss", "accuracy", "rows"}}; accuracy counts a comparison right when its margin is > 0.
 
     `groups`: a name per comparison to report under instead of its level (e.g. a subset of one level
-    scored in the same pass). `batch_size` counts comparisons (two sequences each) as in training; scoring
-    runs `2 × batch_size` distinct sequences per forward pass."""
+    scored in the same pass); `also`: a second group per comparison (or None) it counts in as well, such as
+    the decided subset of the inter level. `batch_size` counts comparisons (two sequences each) as in
+    training; scoring runs `2 × batch_size` distinct sequences per forward pass."""
     was_training = model.training
     model.eval()
     try:
@@ -88,9 +90,13 @@ def level_metrics(
     losses = (-F.logsigmoid(margins)).tolist()
     names = groups if groups is not None else [LEVELS[lv] for lv in columns["level"]]
     totals: dict[str, list[float]] = {}
-    for name, margin, loss in zip(names, margins.tolist(), losses, strict=True):
-        t = totals.setdefault(name, [0.0, 0.0, 0.0])
-        t[0] += loss
-        t[1] += float(margin > 0)
-        t[2] += 1
+    extra = also if also is not None else [None] * len(names)
+    for name, second, margin, loss in zip(names, extra, margins.tolist(), losses, strict=True):
+        for group in (name, second):
+            if group is None:
+                continue
+            t = totals.setdefault(group, [0.0, 0.0, 0.0])
+            t[0] += loss
+            t[1] += float(margin > 0)
+            t[2] += 1
     return {lv: {"loss": t[0] / t[2], "accuracy": t[1] / t[2], "rows": int(t[2])} for lv, t in totals.items()}

@@ -42,7 +42,7 @@ def write_model_card(folder: Path, cfg: TrainConfig, outcome: TrainOutcome, base
 
     rows = "\n".join(
         f"| {lv} | {m['loss']:.4f} | {m['accuracy']:.3f} | {m['rows']} |"
-        for lv in LEVELS
+        for lv in (*LEVELS, "inter_decided")  # the held-out inter pairs the instructions decide, again
         if (m := outcome.metrics.get(lv))
     )
     tables = "\n".join(f"| {cfg.data}_{k} | {v} |" for k, v in outcome.data_versions.items())

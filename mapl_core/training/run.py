@@ -24,7 +24,7 @@ from mapl_core.paths import data_root
 from mapl_core.storage.delta_tables import DatasetStore, TableRef
 from mapl_core.training.config import TrainConfig
 from mapl_core.training.encoding import encode_comparisons
-from mapl_core.training.examples import Comparison, comparisons_for, sample_per_level
+from mapl_core.training.examples import Comparison, comparisons_for, decided_inter, sample_per_level
 from mapl_core.training.kinds import model_kind
 from mapl_core.training.metrics import level_metrics
 from mapl_core.training.mixing import mixed_indices, staged_indices
@@ -202,6 +202,7 @@ class _Comparisons:
     table: list[Comparison]
     train: list[Comparison]
     held_out: list[Comparison]
+    held_out_also: list[str | None]  # "inter_decided" for held-out inter pairs the instructions decide
 
 
 def _comparisons(cfg: TrainConfig, store: DatasetStore) -> _Comparisons:
@@ -218,7 +219,10 @@ def _comparisons(cfg: TrainConfig, store: DatasetStore) -> _Comparisons:
     )
     if not train_comps:
         raise TrainingDataRejected(f"no training comparisons in {cfg.data} for levels {levels.active()}")
-    return _Comparisons(versions, table, train_comps, held_out)
+    inter = tables["inter"]
+    decided = set(decided_inter(inter[inter.split == cfg.eval_split]).row_id)
+    also = ["inter_decided" if c.level == "inter" and c.key in decided else None for c in held_out]
+    return _Comparisons(versions, table, train_comps, held_out, also)
 
 
 def train(
@@ -264,7 +268,11 @@ def train(
 
     columns = kind.held_out_columns(trainer, eval_cols)
     metrics = (
-        level_metrics(trainer.model, columns, tokenizer.pad_token_id, kind.scorer(trainer)) if columns else {}
+        level_metrics(
+            trainer.model, columns, tokenizer.pad_token_id, kind.scorer(trainer), also=comps.held_out_also
+        )
+        if columns
+        else {}
     )
     outcome = TrainOutcome(
         output=output,
