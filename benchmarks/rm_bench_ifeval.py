@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from mapl_core.evaluation.ifeval_pairs import IfevalPairsConfig
@@ -80,7 +82,8 @@ def main() -> None:
     folders = model_folders(args.experiment, exp, arms, args.seed)
     subsets = {f"decided by the {exp.name} families": set(exp.build.families)} if exp.build.families else {}
     models = {a: str(f) for a, f in folders.items()}
-    record = {"experiment": exp.name, "seed": args.seed, "table": table, "table_stats": bench.stats,
+    record = {"date": str(date.today()), "machine": platform.machine(), "experiment": exp.name,
+              "seed": args.seed, "table": table, "table_stats": bench.stats,
               "length_rule": length_rule(store, table), "readings": {}}  # fmt: skip
     for reading in args.readings.split(","):
         length = None if reading == "trained" else int(reading)

@@ -59,6 +59,10 @@ def build_command(
     except (ValidationError, OSError) as exc:
         err.print(f"error: {config or 'the options'}: {exc}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    limit = f"the first {cfg.limit}" if cfg.limit else "every"
+    console.print(f"{cfg.name}: {cfg.samples} responses to {limit} prompt of {cfg.prompts} from {cfg.model} "
+                  f"(up to {cfg.max_new_tokens} tokens); each batch is cached when done, so a stopped build "
+                  "resumes")  # fmt: skip
     try:
         outcome = build_benchmark(cfg, _store(data_root_opt), validate_pairs, refresh=refresh)
     except (InputError, FileNotFoundError, ContractFailed) as exc:
