@@ -39,6 +39,8 @@ def mapl(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_every_shipped_recipe_validates() -> None:
+    from mapl_core.evaluation.ifeval_pairs import IfevalPairsConfig
+    from mapl_core.experiments.dpo_ifeval import DpoExperiment
     from mapl_core.pipeline.config import PipelineConfig
 
     for path in sorted((ROOT / "configs").glob("*.yaml")):
@@ -46,8 +48,12 @@ def test_every_shipped_recipe_validates() -> None:
             PipelineConfig.from_yaml(path)  # build / training recipes by file name
             continue
         raw = yaml.safe_load(path.read_text())
+        if path.name.startswith("rm_bench_"):
+            IfevalPairsConfig.model_validate(raw)
+            continue
         model = TrainConfig if path.name.startswith("train_") else BuildConfig
         model.model_validate(raw)
+    DpoExperiment.from_yaml(ROOT / "configs" / "experiments" / "dpo_ifeval.yaml")
 
 
 def test_train_rm_writes_a_model_folder_that_reloads(root: Path) -> None:
