@@ -148,9 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=Path("configs/experiments/dpo_ifeval.yaml"))
     ap.add_argument("--root", type=Path, default=Path(".mapl/bench/dpo_ifeval"))
-    ap.add_argument(
-        "--out", type=Path, help="the record (default benchmarks/results/dpo_ifeval.<config>.json)"
-    )
+    ap.add_argument("--out", type=Path, help="the record (default benchmarks/results/dpo_ifeval.cpu.json)")
     ap.add_argument("--steps", type=int, help="override the training steps (a short run)")
     ap.add_argument("--limit", type=int, help="only the first N IFEval prompts (a short run)")
     args = ap.parse_args()
@@ -158,9 +156,8 @@ def main() -> None:
     if args.limit:
         overrides["evaluation"] = {"limit": args.limit}
     exp = DpoExperiment.from_yaml(args.config, **overrides)
-    out = args.out or Path(
-        f"benchmarks/results/dpo_ifeval.{args.config.stem.removeprefix('dpo_ifeval_')}.json"
-    )
+    subject = args.config.stem.removeprefix("dpo_ifeval").lstrip("_") or "cpu"
+    out = args.out or Path(f"benchmarks/results/dpo_ifeval.{subject}.json")
     os.environ.setdefault("TQDM_DISABLE", "1")
     root = args.root.resolve()
     record = Record(out, {**exp.model_dump(mode="json"), "overrides": overrides})
