@@ -9,13 +9,12 @@ twice (the same prompt, chosen and rejected text).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from data_contracts.runner import EXAMPLES, _batch_definition, _failure, _summary
+from data_contracts.runner import _failure, run_suite, write_report
 from mapl_core.build import ContractResult
 from mapl_core.evaluation.ifeval_pairs import stored_verdicts
 from mapl_core.storage.delta_tables import StagedTable
@@ -93,38 +92,16 @@ def _duplicates(df: pd.DataFrame) -> list[dict]:
 def validate_pairs(staged: StagedTable, report_dir: Path) -> ContractResult:
     """Check a staged benchmark table (small enough to read whole: thousands of rows) and write its report."""
     df = pq.read_table(staged.path).to_pandas() if staged.rows else pd.DataFrame()
-    failures: list[dict] = []
-    expectations: dict[str, dict] = {}
-    if staged.rows:
-        checks = pair_checks(df)
-        checked = df.assign(**{c: checks[c].to_numpy() for c in checks})
-        result = (
-            _batch_definition()
-            .get_batch(batch_parameters={"dataframe": checked})
-            .validate(_suite(staged.name, list(checks.columns)), result_format={"result_format": "COMPLETE"})
-        )
-        for r in result.results:
-            key = f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', '')})"
-            idx = (r.result.get("unexpected_index_list") or [])[:EXAMPLES]
-            examples = [{"row": int(i), "pair_id": str(df.pair_id.iloc[i])} for i in idx]
-            expectations[key] = {"success": bool(r.success),
-                                 "unexpected_count": int(r.result.get("unexpected_count") or 0),
-                                 "examples": examples}  # fmt: skip
-        failures += [{"expectation": k, **v} for k, v in expectations.items() if not v["success"]]
-        failures += _duplicates(df)
-    else:
-        failures.append(_failure("at least 1 pair", 1, [0]))
-    metrics = {"rows": staged.rows}
-    if staged.rows:
-        metrics |= {"prompts": int(df.key.nunique()), "follows_all_pairs": int(df.chosen_follows_all.sum()),
-                    "one_instruction_pairs": int(df.one_instruction.sum()),
-                    "chosen_shorter_share": float((df.chosen_chars < df.rejected_chars).mean())}  # fmt: skip
-    success = not failures
-    summary = _summary(staged.name, success, failures, metrics)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    report_json, report_md = report_dir / f"{staged.name}.json", report_dir / f"{staged.name}.md"
-    report = {"table": staged.name, "success": success, "metrics": metrics, "expectations": expectations,
-              "failures": failures}  # fmt: skip
-    report_json.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    report_md.write_text(summary + "\n")
-    return ContractResult(staged.name, success, summary, failures, metrics, report_json, report_md)
+    if not staged.rows:
+        failure = _failure("at least 1 pair", 1, [0])
+        return write_report(staged.name, {}, [failure], {"rows": 0}, report_dir)
+    checks = pair_checks(df)
+    checked = df.assign(**{c: checks[c].to_numpy() for c in checks})
+    expectations = run_suite(checked, _suite(staged.name, list(checks.columns)))
+    failures = [{"expectation": k, **v} for k, v in expectations.items() if not v["success"]]
+    failures += _duplicates(df)
+    metrics = {"rows": staged.rows, "prompts": int(df.key.nunique()),
+               "follows_all_pairs": int(df.chosen_follows_all.sum()),
+               "one_instruction_pairs": int(df.one_instruction.sum()),
+               "chosen_shorter_share": float((df.chosen_chars < df.rejected_chars).mean())}  # fmt: skip
+    return write_report(staged.name, expectations, failures, metrics, report_dir)

@@ -42,6 +42,26 @@ def _batch_definition():
     return asset.add_batch_definition_whole_dataframe("batch")
 
 
+def run_suite(df: pd.DataFrame, suite) -> dict[str, dict[str, Any]]:
+    """Validate `df` (its `check_*` columns included) with a great-expectations suite: per expectation, its
+    success, how many rows broke it and the first few of them."""
+    result = (
+        _batch_definition()
+        .get_batch(batch_parameters={"dataframe": df})
+        .validate(suite, result_format={"result_format": "COMPLETE"})
+    )
+    out = {}
+    for r in result.results:
+        key = f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', '')})"
+        idx = (r.result.get("unexpected_index_list") or [])[:EXAMPLES]
+        out[key] = {
+            "success": bool(r.success),
+            "unexpected_count": int(r.result.get("unexpected_count") or 0),
+            "examples": [_example(df, i) for i in idx],
+        }
+    return out
+
+
 def check_rows(kind: str, rows: list[dict[str, Any]] | pd.DataFrame, cfg: BuildConfig) -> dict[str, Any]:
     """Validate one batch; returns per-expectation results with example rows and batch aggregates."""
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
@@ -51,20 +71,7 @@ def check_rows(kind: str, rows: list[dict[str, Any]] | pd.DataFrame, cfg: BuildC
     bench = benchmark_prompts(cfg.contracts.benchmark_prompts) if cfg.contracts.decontaminate else None
     checks = ROW_CHECKS[kind](df, bench)
     df = df.assign(**{c: checks[c].to_numpy() for c in checks})
-    suite = suite_for(kind, cfg, list(checks.columns))
-    result = (
-        _batch_definition()
-        .get_batch(batch_parameters={"dataframe": df})
-        .validate(suite, result_format={"result_format": "COMPLETE"})
-    )
-    for r in result.results:
-        key = f"{r.expectation_config.type}({r.expectation_config.kwargs.get('column', '')})"
-        idx = (r.result.get("unexpected_index_list") or [])[:EXAMPLES]
-        out["expectations"][key] = {
-            "success": bool(r.success),
-            "unexpected_count": int(r.result.get("unexpected_count") or 0),
-            "examples": [_example(df, i) for i in idx],
-        }
+    out["expectations"] = run_suite(df, suite_for(kind, cfg, list(checks.columns)))
     if kind == "intra":
         out["condition"] = {str(k): int(v) for k, v in Counter(int(c) for c in df["condition"]).items()}
     if kind in ("original", "inter"):
@@ -188,12 +195,19 @@ def finish(
     failures = [{"expectation": k, **v} for k, v in agg.expectations.items() if not v["success"]]
     failures += [f for check in TABLE_CHECKS if (f := check(kind, staged, agg, cfg)) is not None]
     metrics = table_metrics(kind, staged, agg)
-    table = f"{cfg.name}_{kind}"
+    return write_report(f"{cfg.name}_{kind}", agg.expectations, failures, metrics, report_dir)
+
+
+def write_report(
+    table: str, expectations: dict[str, dict], failures: list[dict], metrics: dict[str, Any], report_dir: Path
+) -> ContractResult:
+    """The validation report (JSON + Markdown, in `report_dir`) and the contract result: passed when
+    nothing failed."""
     success = not failures
     summary = _summary(table, success, failures, metrics)
     report_dir.mkdir(parents=True, exist_ok=True)
     report_json, report_md = report_dir / f"{table}.json", report_dir / f"{table}.md"
-    report = {"table": table, "success": success, "metrics": metrics, "expectations": agg.expectations,
+    report = {"table": table, "success": success, "metrics": metrics, "expectations": expectations,
               "failures": failures}  # fmt: skip
     report_json.write_text(json.dumps(report, indent=2, default=str) + "\n")
     report_md.write_text(summary + "\n")

@@ -13,6 +13,7 @@ its contract (`data_contracts.ifeval_pairs`) before it is committed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mapl_core.build import ContractFailed, ContractResult, source_fingerprint
 from mapl_core.evaluation.ifeval_files import InputError, PromptItem, load_prompts, parse_prompt, prompts_path
-from mapl_core.evaluation.ifeval_scoring import score_prompt
+from mapl_core.evaluation.ifeval_scoring import strict_verdicts
 from mapl_core.generation.protocol import MAX_NEW_TOKENS
 from mapl_core.names import Name
 from mapl_core.storage.delta_tables import DatasetStore, StagedTable, VersionInfo
@@ -99,25 +100,37 @@ def pair_id(key: Any, chosen: str, rejected: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def stored_verdicts(ids: Iterable[str], kwargs_json: str, prompt: str, response: str) -> list[bool]:
-    """Strict verdicts of `response` under a stored row's instructions (what the contract re-verifies)."""
+@functools.lru_cache(maxsize=4096)
+def _stored_item(ids: tuple[str, ...], kwargs_json: str, prompt: str) -> PromptItem:
     obj = {"key": 0, "prompt": prompt, "instruction_id_list": list(ids), "kwargs": json.loads(kwargs_json)}
     item, issues = parse_prompt("<table>", 0, obj)
     if item is None:
         raise ValueError("; ".join(str(i) for i in issues))
-    return score_prompt(item, response).follow_instruction_list_strict
+    return item
 
 
-def form_pairs(item: PromptItem, responses: list[str]) -> list[dict[str, Any]]:
+def stored_verdicts(ids: Iterable[str], kwargs_json: str, prompt: str, response: str) -> list[bool]:
+    """Strict verdicts of `response` under a stored row's instructions (what the contract re-verifies; the
+    instructions are parsed once per prompt, not once per response)."""
+    return strict_verdicts(_stored_item(tuple(ids), kwargs_json, prompt), response)
+
+
+def label(item: PromptItem, responses: list[str]) -> list[list[bool]]:
+    """Every response's strict verdicts, in sample order."""
+    return [strict_verdicts(item, text) for text in responses]
+
+
+def form_pairs(
+    item: PromptItem, responses: list[str], verdicts: list[list[bool]] | None = None
+) -> list[dict[str, Any]]:
     """Every pair of distinct non-empty responses of one prompt that the checkers rank (module docstring),
-    in sample order."""
+    in sample order; `verdicts` are the responses' `label`s when already computed."""
+    verdicts = verdicts if verdicts is not None else label(item, responses)
     first: dict[str, int] = {}
     for j, text in enumerate(responses):
         if text.strip():
             first.setdefault(text, j)
-    labelled = [
-        (j, text, score_prompt(item, text).follow_instruction_list_strict) for text, j in first.items()
-    ]
+    labelled = [(j, text, verdicts[j]) for text, j in first.items()]
     kwargs = json.dumps(item.raw_kwargs, sort_keys=True, ensure_ascii=False)
     rows = []
     for ja, a, va in labelled:
@@ -151,13 +164,16 @@ class PairsOutcome:
     generation: dict[str, Any] = field(default_factory=dict)
 
 
-def pair_stats(items: list[PromptItem], responses: dict[int, list[str]], rows: list[dict]) -> dict[str, Any]:
+def pair_stats(
+    items: list[PromptItem],
+    responses: dict[int, list[str]],
+    verdicts: dict[int, list[list[bool]]],
+    rows: list[dict],
+) -> dict[str, Any]:
     """Counts the table's page reports: prompts, responses that follow all, prompts with a pair, pair kinds."""
     with_pair = {r["key"] for r in rows}
     n_resp = sum(len(responses[int(i.key)]) for i in items)
-    follow_all = sum(
-        all(score_prompt(i, t).follow_instruction_list_strict) for i in items for t in responses[int(i.key)]
-    )
+    follow_all = sum(all(v) for i in items for v in verdicts[int(i.key)])
     return {
         "prompts": len(items),
         "responses": n_resp,
@@ -215,8 +231,9 @@ def build_pairs(cfg: IfevalPairsConfig, store: DatasetStore, validate: Validate,
     t0 = time.perf_counter()
     items = read_items(cfg)
     responses, generation = generate(items)
-    rows = [r for item in items for r in form_pairs(item, responses[int(item.key)])]
-    stats = pair_stats(items, responses, rows)
+    verdicts = {int(item.key): label(item, responses[int(item.key)]) for item in items}  # once per response
+    rows = [r for item in items for r in form_pairs(item, responses[int(item.key)], verdicts[int(item.key)])]
+    stats = pair_stats(items, responses, verdicts, rows)
     meta = {"stage_key": key, "recipe": cfg.model_dump(mode="json"), "stats": stats, "generation": generation,
             "prompts_sha256": source_fingerprint(str(prompts_path(cfg.prompts)))}  # fmt: skip
     version, result = commit_pairs(store, cfg, rows, validate, meta)

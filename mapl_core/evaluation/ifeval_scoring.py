@@ -38,14 +38,21 @@ class PromptVerdict:
         return all(self.follow_instruction_list_loose)
 
 
+def strict_verdicts(item: PromptItem, response: str) -> list[bool]:
+    """The strict verdict of every instruction of one prompt (no loose variants: a fifth of the work)."""
+    return [
+        get_family(iid).verdict(response, kw)
+        for iid, kw in zip(item.instruction_id_list, item.kwargs, strict=True)
+    ]
+
+
 def score_prompt(item: PromptItem, response: str) -> PromptVerdict:
     """Strict and loose verdicts for every instruction of one prompt."""
     variants = loose_variants(response)
-    strict, loose = [], []
-    for iid, kw in zip(item.instruction_id_list, item.kwargs, strict=True):
+    strict = strict_verdicts(item, response)
+    loose = []
+    for iid, kw, s in zip(item.instruction_id_list, item.kwargs, strict, strict=True):
         family = get_family(iid)
-        s = family.verdict(response, kw)
-        strict.append(s)
         # the response itself is the first loose variant: a strict pass is a loose pass
         loose.append(s or any(family.follows(v, kw) for v in variants if v != response))
     return PromptVerdict(
