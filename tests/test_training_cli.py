@@ -312,3 +312,26 @@ def test_a_torn_run_record_is_not_trusted_and_is_rewritten_whole(tmp_path: Path)
     assert not (checkpoints / "checkpoint-2").exists()
     assert json.loads((checkpoints / "run.json").read_text()) == run
     assert not list(checkpoints.glob(".run.json.*.tmp"))
+
+
+def test_dpo_references_only_the_comparisons_its_steps_reach(tmp_path: Path) -> None:
+    """A short run on a large table encodes and scores with the reference only the rows its steps reach,
+    and the held-out rows — the same for every arm of a comparison — share one stored set of log-probs."""
+    import numpy as np
+
+    store = DatasetStore(tmp_path / "root")
+    build(BuildConfig(name="s", source=str(HH_TEST), ingest=IngestConfig(limit=60), batch_size=60), store,
+          contracts=CONTRACTS)  # fmt: skip
+    tiny = build_tiny_model(tmp_path / "tiny")
+    mapl_arm = TrainConfig(kind="dpo", data="s", model=str(tiny), max_steps=2, batch_size=2, max_length=48,
+                           limit_per_level=12, eval_limit_per_level=2, name="m")  # fmt: skip
+    cache = store.cache_dir() / "ref_logps"
+
+    first = train(mapl_arm, store, output=tmp_path / "m")
+    reached = first.encoding["train"]["comparisons"]
+    assert 0 < reached <= 4  # 2 steps × batch 2, not the 36 comparisons drawn
+    stored = {p.name: len(np.load(p)["lengths"]) for p in cache.glob("*.npz")}
+    assert sorted(stored.values()) == sorted([reached, first.encoding["eval"]["comparisons"]])
+
+    train(mapl_arm.baseline(), store, output=tmp_path / "b")
+    assert len(list(cache.glob("*.npz"))) == 3  # a new training set, the same held-out set

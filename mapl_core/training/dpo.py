@@ -46,6 +46,14 @@ def ref_cache_key(
     return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:24]
 
 
+def token_digest(dataset) -> str:
+    """The content address of encoded comparisons: their token ids and where each response starts."""
+    h = hashlib.sha256()
+    for seqs, starts in zip(dataset["seq_ids"], dataset["response_starts"], strict=True):
+        h.update(json.dumps([seqs, starts]).encode())
+    return h.hexdigest()[:24]
+
+
 class MaplDPOTrainer(KeepsStreamOrder, DPOTrainer):
     def __init__(
         self,

@@ -6,7 +6,6 @@ policy lives here, so neither needs a `kind == "rm"` branch.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,22 +68,16 @@ class PolicyKind:
         return "CAUSAL_LM", None
 
     def make_trainer(self, common: dict[str, Any], *, store, revision: str, data_version: str, tokenizer):
-        from mapl_core.training.dpo import MaplDPOTrainer, ref_cache_key
+        from mapl_core.training.dpo import MaplDPOTrainer, ref_cache_key, token_digest
 
         cfg = self.cfg
-        # the stored log-probs depend on which comparisons were selected, not on the optimizer or the name
-        selection = json.dumps(
-            cfg.model_dump(
-                mode="json",
-                include={"levels", "limit_per_level", "seed", "eval_split", "eval_limit_per_level"},
-            ),
-            sort_keys=True,
-        )
+        # the stored log-probs are keyed by the token ids they score: two recipes that select the same
+        # comparisons (the held-out rows of every arm of an experiment) share them, whatever else differs
+        datasets = {"train": common["train_dataset"], "eval": common.get("eval_dataset")}
         keys = {
-            name: ref_cache_key(
-                revision, f"{data_version}|{name}|{selection}", tokenizer, cfg.max_length, cfg.truncation
-            )
-            for name in ("train", "eval")
+            name: ref_cache_key(revision, token_digest(ds), tokenizer, cfg.max_length, cfg.truncation)
+            for name, ds in datasets.items()
+            if ds is not None
         }
         return MaplDPOTrainer(**common, ref_cache_dir=store.cache_dir() / "ref_logps", ref_cache_keys=keys)
 

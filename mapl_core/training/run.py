@@ -245,12 +245,19 @@ def train(
     torch.manual_seed(cfg.seed)  # the reward head's initial weights
     model = kind.load_model(path)
     model.config.pad_token_id = tokenizer.pad_token_id
-    train_cols, train_report = encode_comparisons(comps.train, tokenizer, cfg.max_length, cfg.truncation)
+    checkpoints = output / "checkpoints"
+    args = _trainer_args(cfg, checkpoints)
+    # each objective's share of the batches (rows repeat under "balanced"); only the comparisons the steps
+    # reach are encoded and, for DPO, given reference log-probs: a short run on a large table pays for its rows
+    stream = stream_rows(cfg, comps.train, comps.table, args)
+    used = sorted(set(stream))
+    at = {row: i for i, row in enumerate(used)}
+    train_cols, train_report = encode_comparisons(
+        [comps.train[i] for i in used], tokenizer, cfg.max_length, cfg.truncation
+    )
     eval_cols, eval_report = encode_comparisons(comps.held_out, tokenizer, cfg.max_length, cfg.truncation)
     eval_ds = Dataset.from_dict(eval_cols) if comps.held_out else None
 
-    checkpoints = output / "checkpoints"
-    args = _trainer_args(cfg, checkpoints)
     common = dict(model=model, args=args, train_dataset=Dataset.from_dict(train_cols), eval_dataset=eval_ds,
                   processing_class=tokenizer, level_weights=cfg.levels.weights(), peft_config=_lora(cfg, model),
                   keep_order=bool(cfg.curriculum))  # fmt: skip
@@ -258,8 +265,7 @@ def train(
     trainer = kind.make_trainer(
         common, store=store, revision=revision, data_version=data_version, tokenizer=tokenizer
     )
-    # each objective's share of the batches (rows repeat under "balanced"; encoded and referenced once)
-    trainer.train_dataset = trainer.train_dataset.select(stream_rows(cfg, comps.train, comps.table, args))
+    trainer.train_dataset = trainer.train_dataset.select([at[row] for row in stream])
     run = {"config": cfg.config_hash(), "data": comps.versions, "model": revision, "code": training_code()}
     resume = resumable_checkpoint(checkpoints, run, fresh)
     t0 = time.perf_counter()
