@@ -27,6 +27,7 @@ from mapl_core.experiments.dpo_ifeval import (
     ARMS,
     DpoExperiment,
     arm_metrics,
+    by_group,
     cap_share,
     paired,
     read_verdicts,
@@ -118,7 +119,8 @@ def summarize(exp: DpoExperiment, trained: dict, evals: dict) -> dict[str, Any]:
             arms[arm]["held_out_original_rows"] = held.get("rows")
     pairs = {f"{b} − {a}": paired(verdicts[a], verdicts[b])
              for a, b in (("baseline", "mapl"), ("untrained", "mapl"), ("untrained", "baseline"))}  # fmt: skip
-    return {"arms": arms, "paired": pairs}
+    groups = {arm: by_group(verdicts[arm]) for arm in ARMS}
+    return {"arms": arms, "paired": pairs, "by_group": groups}
 
 
 def print_tables(summary: dict[str, Any], exp: DpoExperiment) -> None:
@@ -142,6 +144,14 @@ def print_tables(summary: dict[str, Any], exp: DpoExperiment) -> None:
         print(f"| {name} | {points(ps['difference'], ps['low'], ps['high'], signed=True)} | "
               f"{points(ins['difference'], ins['low'], ins['high'], signed=True)} | "
               f"{p['only_first_follows']} / {p['only_second_follows']} | {p['mcnemar_p']:.3g} |")  # fmt: skip
+    groups = summary["by_group"]
+    print("\nInstruction-level strict accuracy by IFEval group, in %:\n")
+    print("| IFEval group | instructions | " + " | ".join(groups) + " |")
+    print("|---|---:|" + "---:|" * len(groups))
+    first = next(iter(groups.values()))
+    for g in sorted(first, key=lambda g: -first[g]["instructions"]):
+        cells = " | ".join(f"{100 * groups[arm][g]['inst_level_strict']:.1f}" for arm in groups)
+        print(f"| {g} | {first[g]['instructions']} | {cells} |")
 
 
 def main() -> None:

@@ -105,7 +105,24 @@ def test_experiment_runs_end_to_end_and_resumes_after_a_kill(tiny: Path, tmp_pat
     assert arms["mapl"]["held_out_original_accuracy"] is not None
     assert set(record["summary"]["paired"]) == {"mapl − baseline", "mapl − untrained", "baseline − untrained"}
     assert "| mapl − baseline |" in stdout and "McNemar p" in stdout
+    groups = record["summary"]["by_group"]
+    assert set(groups) == set(arms) and sum(g["instructions"] for g in groups["mapl"].values()) > 0
+    assert "| IFEval group |" in stdout
 
     third = run(config, root, out)
     stdout, _ = third.communicate(timeout=600)
     assert third.returncode == 0 and stdout.count(": kept from") == 6  # build, 2 trainings, 3 evaluations
+
+
+def test_by_group_counts_each_instruction_under_its_group() -> None:
+    from mapl_core.experiments.dpo_ifeval import by_group
+
+    rows = {
+        "0": {"instruction_id_list": ["keywords:existence", "punctuation:no_comma"],
+              "follow_instruction_list_strict": [True, False]},
+        "1": {"instruction_id_list": ["keywords:frequency"], "follow_instruction_list_strict": [False]},
+    }  # fmt: skip
+    assert by_group(rows) == {
+        "keywords": {"instructions": 2, "inst_level_strict": 0.5},
+        "punctuation": {"instructions": 1, "inst_level_strict": 0.0},
+    }

@@ -108,6 +108,19 @@ def arm_metrics(verdicts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def by_group(verdicts: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Instruction-level strict accuracy per IFEval group (the part of an instruction id before ':')."""
+    tally: dict[str, list[int]] = {}
+    for row in verdicts.values():
+        for iid, follows in zip(
+            row["instruction_id_list"], row["follow_instruction_list_strict"], strict=True
+        ):
+            t = tally.setdefault(iid.split(":")[0], [0, 0])
+            t[0] += bool(follows)
+            t[1] += 1
+    return {g: {"instructions": n, "inst_level_strict": k / n} for g, (k, n) in sorted(tally.items())}
+
+
 def paired(
     first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]], seed: int = 0
 ) -> dict[str, Any]:
