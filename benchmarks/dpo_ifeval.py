@@ -119,7 +119,8 @@ def summarize(exp: DpoExperiment, trained: dict, evals: dict) -> dict[str, Any]:
             arms[arm]["held_out_original_rows"] = held.get("rows")
     pairs = {f"{b} − {a}": paired(verdicts[a], verdicts[b])
              for a, b in (("baseline", "mapl"), ("untrained", "mapl"), ("untrained", "baseline"))}  # fmt: skip
-    groups = {arm: by_group(verdicts[arm]) for arm in ARMS}
+    groups = {arm: by_group(json.loads(Path(evals[arm]["verdicts"]).with_name("summary.json").read_text())
+                            ["per_instruction"]) for arm in ARMS}  # fmt: skip
     return {"arms": arms, "paired": pairs, "by_group": groups}
 
 

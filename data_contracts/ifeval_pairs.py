@@ -91,10 +91,10 @@ def _duplicates(df: pd.DataFrame) -> list[dict]:
 
 def validate_pairs(staged: StagedTable, report_dir: Path) -> ContractResult:
     """Check a staged benchmark table (small enough to read whole: thousands of rows) and write its report."""
-    df = pq.read_table(staged.path).to_pandas() if staged.rows else pd.DataFrame()
     if not staged.rows:
         failure = _failure("at least 1 pair", 1, [0])
         return write_report(staged.name, {}, [failure], {"rows": 0}, report_dir)
+    df = pq.read_table(staged.path).to_pandas()
     checks = pair_checks(df)
     checked = df.assign(**{c: checks[c].to_numpy() for c in checks})
     expectations = run_suite(checked, _suite(staged.name, list(checks.columns)))

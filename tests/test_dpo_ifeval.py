@@ -117,12 +117,12 @@ def test_experiment_runs_end_to_end_and_resumes_after_a_kill(tiny: Path, tmp_pat
 def test_by_group_counts_each_instruction_under_its_group() -> None:
     from mapl_core.experiments.dpo_ifeval import by_group
 
-    rows = {
-        "0": {"instruction_id_list": ["keywords:existence", "punctuation:no_comma"],
-              "follow_instruction_list_strict": [True, False]},
-        "1": {"instruction_id_list": ["keywords:frequency"], "follow_instruction_list_strict": [False]},
-    }  # fmt: skip
-    assert by_group(rows) == {
+    per_instruction = {  # as `summary.json` holds it
+        "keywords:existence": {"count": 1, "strict_acc": 1.0, "loose_acc": 1.0},
+        "keywords:frequency": {"count": 1, "strict_acc": 0.0, "loose_acc": 0.0},
+        "punctuation:no_comma": {"count": 1, "strict_acc": 0.0, "loose_acc": 0.0},
+    }
+    assert by_group(per_instruction) == {
         "keywords": {"instructions": 2, "inst_level_strict": 0.5},
         "punctuation": {"instructions": 1, "inst_level_strict": 0.0},
     }

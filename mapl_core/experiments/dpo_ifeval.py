@@ -108,16 +108,14 @@ def arm_metrics(verdicts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def by_group(verdicts: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Instruction-level strict accuracy per IFEval group (the part of an instruction id before ':')."""
+def by_group(per_instruction: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Instruction-level strict accuracy per IFEval group (the part of an instruction id before ':'), added
+    up from the scorer's own per-instruction counts (`summary.json`'s `per_instruction`)."""
     tally: dict[str, list[int]] = {}
-    for row in verdicts.values():
-        for iid, follows in zip(
-            row["instruction_id_list"], row["follow_instruction_list_strict"], strict=True
-        ):
-            t = tally.setdefault(iid.split(":")[0], [0, 0])
-            t[0] += bool(follows)
-            t[1] += 1
+    for iid, r in per_instruction.items():
+        t = tally.setdefault(iid.split(":")[0], [0, 0])
+        t[0] += round(r["strict_acc"] * r["count"])
+        t[1] += r["count"]
     return {g: {"instructions": n, "inst_level_strict": k / n} for g, (k, n) in sorted(tally.items())}
 
 

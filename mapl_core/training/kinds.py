@@ -67,7 +67,7 @@ class PolicyKind:
     def lora_task(self, model) -> tuple[str, list[str] | None]:
         return "CAUSAL_LM", None
 
-    def make_trainer(self, common: dict[str, Any], *, store, revision: str, data_version: str, tokenizer):
+    def make_trainer(self, common: dict[str, Any], *, store, revision: str, tokenizer):
         from mapl_core.training.dpo import MaplDPOTrainer, ref_cache_key, token_digest
 
         cfg = self.cfg

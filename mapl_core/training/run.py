@@ -261,10 +261,7 @@ def train(
     common = dict(model=model, args=args, train_dataset=Dataset.from_dict(train_cols), eval_dataset=eval_ds,
                   processing_class=tokenizer, level_weights=cfg.levels.weights(), peft_config=_lora(cfg, model),
                   keep_order=bool(cfg.curriculum))  # fmt: skip
-    data_version = ",".join(str(TableRef(f"{cfg.data}_{k}", v)) for k, v in comps.versions.items())
-    trainer = kind.make_trainer(
-        common, store=store, revision=revision, data_version=data_version, tokenizer=tokenizer
-    )
+    trainer = kind.make_trainer(common, store=store, revision=revision, tokenizer=tokenizer)
     trainer.train_dataset = trainer.train_dataset.select([at[row] for row in stream])
     run = {"config": cfg.config_hash(), "data": comps.versions, "model": revision, "code": training_code()}
     resume = resumable_checkpoint(checkpoints, run, fresh)
