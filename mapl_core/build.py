@@ -154,6 +154,8 @@ def construct_job(
 
 
 def propose_batch(proposer: CandidateProposer, pairs: list[tuple[Pair, str]]) -> Candidates:
+    """The model's candidates for a batch's pairs; past the proposer's `limit`, none (rules decide)."""
+    pairs = pairs[: proposer.take(len(pairs))]
     got = proposer.propose([(p.prompt[-1]["content"], r) for p, _ in pairs for r in (p.chosen, p.rejected)])
     return {p.pair_id: (got[2 * i], got[2 * i + 1]) for i, (p, _) in enumerate(pairs)}
 

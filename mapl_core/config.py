@@ -77,6 +77,12 @@ class ProposalConfig(_Strict):
     temperature: float = Field(0.0, ge=0.0, description="0: greedy")
     seed: int = 0
     batch_size: int = Field(64, ge=1, description="responses per engine call (does not change the output)")
+    limit: int | None = Field(
+        None,
+        ge=1,
+        description="propose for the first N pairs of the original table (table order), the rest keep "
+        "rule-derived arguments; None: every pair",
+    )
 
     @model_validator(mode="after")
     def _server(self) -> ProposalConfig:
@@ -111,6 +117,8 @@ class BuildConfig(_Strict):
         payload = self.model_dump(mode="json", exclude={"batch_size", "name"})
         if payload["proposals"] is not None:
             del payload["proposals"]["batch_size"]
+            if payload["proposals"]["limit"] is None:  # hashes from before the field existed stay valid
+                del payload["proposals"]["limit"]
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod

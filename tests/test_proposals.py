@@ -13,7 +13,12 @@ from mapl_core.config import BuildConfig, ConstructionConfig, IngestConfig, Prop
 from mapl_core.construction.sampling import MODEL_ARG_IDS
 from mapl_core.data.ingest import IngestReport, Pair, ingest
 from mapl_core.data.readers import read_rows
-from mapl_core.generation.proposals import ModelCandidates, parse_candidates, proposal_messages
+from mapl_core.generation.proposals import (
+    CandidateProposer,
+    ModelCandidates,
+    parse_candidates,
+    proposal_messages,
+)
 from mapl_core.instructions import get_family
 
 CFG = BuildConfig(
@@ -122,3 +127,31 @@ def test_proposal_settings_change_the_config_hash_but_batch_size_does_not() -> N
     assert plain != with_model == bigger
     with pytest.raises(ValueError, match=r"needs proposals\.base_url"):
         ProposalConfig(backend="server")
+
+
+def test_a_limit_proposes_for_the_first_pairs_whatever_the_batches(pairs, tiny, tmp_path) -> None:
+    """`proposals.limit`: the first N pairs in table order get the model's candidates, the rest none (rules
+    decide), and the count runs across batches, so the pipeline's proposal and construction stages agree."""
+    from mapl_core.build import propose_batch
+    from mapl_core.generation.cache import GenerationCache
+    from mapl_core.generation.engines import SamplingConfig, TransformersGenerator
+
+    generator = TransformersGenerator(str(tiny))
+    params = SamplingConfig(max_new_tokens=8)
+    five = pairs[:5]
+    seen: list[str] = []
+    limited = CandidateProposer(generator, GenerationCache(tmp_path / "a.jsonl"), params, limit=3)
+    for start in (0, 2, 4):  # batches of 2, 2, 1
+        seen += list(propose_batch(limited, five[start : start + 2]))
+    assert seen == [p.pair_id for p, _ in five[:3]]
+    assert limited.stats.responses == 6 and limited.describe()["limit"] == 3
+    whole = CandidateProposer(generator, GenerationCache(tmp_path / "b.jsonl"), params, limit=3)
+    assert list(propose_batch(whole, five)) == seen
+    assert propose_batch(whole, five) == {}  # the limit is spent
+    unlimited = CandidateProposer(generator, GenerationCache(tmp_path / "a.jsonl"), params)
+    assert len(propose_batch(unlimited, five)) == 5 and unlimited.stats.from_cache == 6
+    # the limit changes the output, so the hash; leaving it unset keeps the hash it had before
+    assert (
+        CFG.model_copy(update={"proposals": ProposalConfig(limit=3)}).config_hash()
+        != CFG.model_copy(update={"proposals": ProposalConfig()}).config_hash()
+    )

@@ -135,13 +135,25 @@ class CandidateProposer:
         params: SamplingConfig | None = None,
         batch_size: int = 64,
         max_phrase_words: int = 6,
+        limit: int | None = None,
     ):
         self.generator = generator
         self.cache = cache
         self.params = params or SamplingConfig(max_new_tokens=160)
         self.batch_size = batch_size
         self.max_phrase_words = max_phrase_words
+        self.limit = limit
+        self.pairs_offered = 0
         self.stats = ProposalStats()
+
+    def take(self, n: int) -> int:
+        """How many of the next `n` pairs (in table order) still get proposals under `limit`.
+
+        Counted over the proposer's life, so the first `limit` pairs of a table are the ones proposed for,
+        whatever the batch size: the pipeline's proposal stage and its construction stage agree."""
+        left = n if self.limit is None else max(0, min(n, self.limit - self.pairs_offered))
+        self.pairs_offered += n
+        return left
 
     def describe(self) -> dict[str, object]:
         """What commit metadata records about the proposals (with the counts so far)."""
@@ -151,6 +163,7 @@ class CandidateProposer:
             "engine": self.generator.engine,
             "prompt_version": PROMPT_VERSION,
             "sampling": self.params.as_key(),
+            "limit": self.limit,
             **self.stats.__dict__,
         }
 
@@ -191,4 +204,6 @@ def open_proposer(cfg: ProposalConfig, cache_path: Path, max_phrase_words: int =
     else:
         generator = open_generator(resolve_model(cfg.model), cfg.backend)
     params = SamplingConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed)
-    return CandidateProposer(generator, GenerationCache(cache_path), params, cfg.batch_size, max_phrase_words)
+    return CandidateProposer(
+        generator, GenerationCache(cache_path), params, cfg.batch_size, max_phrase_words, cfg.limit
+    )
