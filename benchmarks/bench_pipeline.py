@@ -2,7 +2,9 @@
 
 Each run is a fresh `mapl run` process (Prefect's embedded server included), timed end to end. The cached
 run must execute no stage: ingest, proposals, training and evaluation come from Prefect's result cache and
-construction finds its tables already committed. Target: cached ≤ 10% of cold. Prints a Markdown table.
+construction finds its tables already committed. Target: cached ≤ 10% of cold. Prints a Markdown table, and
+records each stage's time in the cold run (from its log) and the run's baseline-vs-MAPL rows
+(`<root>/reports/<pipeline>/run-summary.json`).
 
     .venv/bin/python benchmarks/bench_pipeline.py [--config configs/pipeline_small.yaml] [--root DIR]
 """
@@ -13,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +38,30 @@ def run(config: Path, root: Path, log: Path) -> float:
     return seconds
 
 
+_FINISHED = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) \| INFO +\| (?:Task|Flow) run '([^']+)' - Finished")
+
+
+def stage_seconds(log: Path) -> dict[str, float]:
+    """Seconds from the previous stage's end (or the flow's start) to each stage's end, in the cold log.
+    The stages run one after another, so that is each stage's own time."""
+    out: dict[str, float] = {}
+    last, flow = None, None
+    for line in log.read_text(errors="replace").splitlines():
+        if (
+            last is None
+            and (begun := re.search(r"Beginning flow run '([^']+)'", line))
+            and line[:2].isdigit()
+        ):
+            h, m, sec = line.split(" ")[0].split(":")
+            last, flow = int(h) * 3600 + int(m) * 60 + float(sec), begun.group(1)
+        if (match := _FINISHED.match(line)) and last is not None:
+            h, m, sec, name = match.groups()
+            now = int(h) * 3600 + int(m) * 60 + float(sec)
+            out["summary (flow end)" if name == flow else name] = round((now - last) % 86400, 1)
+            last = now
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=REPO / "configs" / "pipeline_small.yaml")
@@ -52,10 +79,21 @@ def main() -> None:
     print("|---|---:|---:|")
     print(f"| cold (empty data root) | {cold:.1f} | 100% |")
     print(f"| fully cached re-run | {cached:.1f} | {100 * cached / cold:.1f}% |")
+    stages = stage_seconds(args.root / "cold.log")
+    print("\n| stage (cold run) | seconds |\n|---|---:|")
+    for name, seconds in stages.items():
+        print(f"| {name} | {seconds:.0f} |")
     print(f"\nlogs: {args.root}/cold.log, {args.root}/cached.log")
+    sys.path.insert(0, str(REPO))
+    from mapl_core.pipeline.config import PipelineConfig
+
+    name = PipelineConfig.from_yaml(args.config).name
+    summary = json.loads((args.root / "reports" / name / "run-summary.json").read_text())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"date": str(date.today()), "config": str(args.config), "cold_s": cold,
-                                    "cached_s": cached, "ratio": cached / cold}, indent=2) + "\n")  # fmt: skip
+                                    "cached_s": cached, "ratio": cached / cold, "machine": platform.machine(),
+                                    "cpus": os.cpu_count(), "cold_stages_s": stages,
+                                    "summary": summary}, indent=2) + "\n")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -93,8 +93,27 @@ def print_summary(result: dict[str, Any], flow_run_id: str | None, seconds: floa
     for r in shown:
         c.add_row(*r.values())
     console.print(c)
+    console.print(f"summary: {write_summary(result, flow_run_id, seconds)}")
     console.print(f"data root: {result['data_root']}")
     console.print(f"in the UI: {ui_hint(flow_run_id)}")
+
+
+def write_summary(result: dict[str, Any], flow_run_id: str | None, seconds: float) -> Path:
+    """`<data root>/reports/<pipeline>/run-summary.json`: the run's tables, models and baseline-vs-MAPL rows
+    (with their n and intervals), for scripts and for comparing runs; rewritten whole by every run."""
+    import json
+
+    from mapl_core.files import atomic_output
+    from mapl_core.names import inside
+
+    path = inside(result["data_root"], "reports", result["name"], "run-summary.json")
+    record = {"pipeline": result["name"], "flow_run_id": flow_run_id, "seconds": round(seconds, 1),
+              "tables": result["tables"], "models": {role: {"steps": r["steps"], "folder": r["model_dir"]}
+                                                     for role, r in result["trained"].items()},
+              "comparison": result["comparison"]}  # fmt: skip
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return path
 
 
 def run_command(

@@ -190,6 +190,10 @@ def test_the_ui_renders_the_run_artifacts(server, tiny, tmp_path) -> None:
     done = _mapl(["run", "--config", str(recipe)], env)
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.split("/runs/flow-run/")[1].split()[0]
+    summary = json.loads((tmp_path / "root" / "reports" / "tiny" / "run-summary.json").read_text())
+    assert summary["flow_run_id"] == run_id and summary["seconds"] > 0 and set(summary["models"]) == {
+        "rm", "rm_baseline", "policy", "policy_baseline"}  # fmt: skip
+    assert summary["comparison"] and all({"n", "mapl", "delta ci95"} <= set(r) for r in summary["comparison"])
     query = {"artifacts": {"key": {"any_": ["tiny-baseline-vs-mapl"]}, "flow_run_id": {"any_": [run_id]}}}
     request = urllib.request.Request(f"{server}/api/artifacts/filter", json.dumps(query).encode(),
                                      {"Content-Type": "application/json"})  # fmt: skip
