@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def open_text(path: Path, errors: str = "strict") -> io.TextIOBase:
-    """`path` opened for reading UTF-8 text, decompressing `.gz` files."""
+def open_text(path: Path, errors: str = "strict", encoding: str = "utf-8") -> io.TextIOBase:
+    """`path` opened for reading UTF-8 text, decompressing `.gz` files (`utf-8-sig`: a BOM is dropped)."""
     if path.suffix.lower() == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors=errors)
-    return path.open(encoding="utf-8", errors=errors)
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, errors=errors)
+    return path.open(encoding=encoding, errors=errors)
 
 
 @contextlib.contextmanager

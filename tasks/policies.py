@@ -23,7 +23,7 @@ from prefect.cache_policies import CacheKeyFnPolicy
 from prefect.filesystems import LocalFileSystem
 from prefect.tasks import exponential_backoff
 
-from tasks.locks import StaleSafeLockManager
+from tasks.locks import FlockLockManager
 
 RETRIES = 3
 RETRY_DELAYS = exponential_backoff(backoff_factor=2)  # 2, 4, 8 s …
@@ -95,7 +95,7 @@ def keyed(root: str | Path, key_fn: Callable[[dict[str, Any]], str]) -> CacheKey
         d.mkdir(parents=True, exist_ok=True)
     policy = CacheKeyFnPolicy(cache_key_fn=lambda ctx, params: key_fn(params))
     return policy.configure(
-        key_storage=keys, lock_manager=StaleSafeLockManager(locks), isolation_level="SERIALIZABLE"
+        key_storage=keys, lock_manager=FlockLockManager(locks), isolation_level="SERIALIZABLE"
     )
 
 

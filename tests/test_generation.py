@@ -90,6 +90,12 @@ def default_model(tmp_path_factory) -> tuple[Path, Path]:
     from mapl_core.generation.default_model import prepare_default_model
 
     root = tmp_path_factory.mktemp("default-root")
+    # what failed conversions left before (issue 32): a half-written folder of the old naming, and a dead
+    # writer's temporary; converting removes both
+    models = root / "models"
+    (models / ".smollm2-135m-instruct.0123456789abcdef0123456789abcdef").mkdir(parents=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (models / f".smollm2-135m-instruct.{gone.stdout.strip()}.deadbeef.tmp").mkdir()
     return root, prepare_default_model(root)
 
 
@@ -99,6 +105,7 @@ def test_default_model_is_converted_once_and_answers(default_model) -> None:
 
     root, folder = default_model
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
+    assert sorted(p.name for p in folder.parent.iterdir()) == [".smollm2-135m-instruct.lock", folder.name]
     mtime = (folder / "model.safetensors").stat().st_mtime
     assert prepare_default_model(root) == folder and (folder / "model.safetensors").stat().st_mtime == mtime
     answer = TransformersGenerator(str(folder)).generate(

@@ -22,6 +22,9 @@ from mapl_core.config import IngestConfig
 Message = dict[str, str]
 _HH_TURN = re.compile(r"\n\n(Human|Assistant): ?")
 _ROLES = {"Human": "user", "Assistant": "assistant"}
+# undecodable bytes (read as lone surrogates by `surrogateescape`; Arrow refuses them at commit) and NUL
+# (tokenizers and C-string tools cut text there): quarantined, never committed
+_UNSTORABLE = re.compile("[\udc80-\udcff\x00]")
 
 
 class BadRow(ValueError):
@@ -174,6 +177,7 @@ def ingest(
     for n, row in rows:
         report.rows_read += 1
         try:
+            check_storable(row)
             prompt, chosen, rejected = normalize_row(row, shape, cfg)
             pid = pair_id(prompt, chosen, rejected)
             if pid in seen:
@@ -183,10 +187,30 @@ def ingest(
             report.quarantined += 1
             report.reasons[bad.reason] = report.reasons.get(bad.reason, 0) + 1
             raw = row if isinstance(row, str) else json.dumps(row, ensure_ascii=False, default=str)
-            yield Quarantined(source, n, bad.reason, bad.field, raw[:2000])
+            yield Quarantined(source, n, bad.reason, bad.field, printable(raw[:2000]))
             continue
         report.pairs += 1
         yield Pair(pid, prompt, chosen, rejected, source, n)
+
+
+def check_storable(row: Any, name: str = "") -> None:
+    """BadRow naming the first field whose text holds bytes that are not UTF-8, or a NUL character."""
+    if isinstance(row, str):
+        if (m := _UNSTORABLE.search(row)) is not None:
+            what = "a NUL character" if m.group() == "\x00" else "text that is not valid UTF-8"
+            raise BadRow(f"holds {what} (at character {m.start()})", name or "(the whole line)")
+    elif isinstance(row, dict):
+        for key, value in row.items():
+            check_storable(value, f"{name}.{key}" if name else str(key))
+    elif isinstance(row, list):
+        for i, value in enumerate(row):
+            check_storable(value, f"{name}[{i}]")
+
+
+def printable(text: str) -> str:
+    """`text` with undecodable bytes as \\xNN escapes and NUL as \\x00, so the quarantine can store it."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\x00", "\\x00")
 
 
 def split_of(pid: str, fractions: tuple[float, float, float]) -> str:

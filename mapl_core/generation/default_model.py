@@ -8,9 +8,7 @@ The package itself is never imported (it imports `llm`, which is not installed):
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
-import uuid
 from pathlib import Path
 
 from mapl_core.paths import data_root
@@ -37,10 +35,31 @@ def default_gguf() -> Path:
 
 
 def prepare_default_model(root: Path | None = None) -> Path:
-    """The converted default model's folder (converting on first use; ~30 s, 517 MB)."""
+    """The converted default model's folder (converting on first use; ~30 s, 517 MB).
+
+    One process converts at a time (the others wait, then find it done). The folder is written with
+    `files.atomic_output`: it appears complete or not at all, a failed conversion removes its half-written
+    temporary, and one left by a killed process is removed by the next conversion."""
     target = (root or data_root()) / "models" / DEFAULT_MODEL_NAME
-    if (target / "model.safetensors").is_file() and (target / "config.json").is_file():
+    if _complete(target):
         return target
+    from mapl_core.files import atomic_output
+    from mapl_core.locking import exclusive
+
+    with exclusive(target.with_name(f".{target.name}.lock"), f"converting the default model into {target}"):
+        if _complete(target):  # converted by the process this one waited for
+            return target
+        _remove_legacy_temporaries(target)
+        with atomic_output(target) as tmp:
+            _convert(tmp)
+    return target
+
+
+def _complete(target: Path) -> bool:
+    return (target / "model.safetensors").is_file() and (target / "config.json").is_file()
+
+
+def _convert(folder: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
@@ -52,14 +71,16 @@ def prepare_default_model(root: Path | None = None) -> Path:
     fresh = LlamaForCausalLM(config)
     fresh.load_state_dict(loaded.state_dict())
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-    fresh.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)  # the folder appears complete or not at all
-    return target
+    fresh.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def _remove_legacy_temporaries(target: Path) -> None:
+    """`.<name>.<32 hex>` folders: what a failed conversion left before conversions used `atomic_output`."""
+    for old in target.parent.glob(f".{target.name}.*"):
+        suffix = old.name[len(target.name) + 2 :]
+        if old.is_dir() and len(suffix) == 32 and all(c in "0123456789abcdef" for c in suffix):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def resolve_model(model: str | None) -> str:

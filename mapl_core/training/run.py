@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -128,13 +129,48 @@ def _lora(cfg: TrainConfig, model):
     )
 
 
-def last_checkpoint(folder: Path) -> str | None:
-    ckpts = (
-        sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-        if folder.is_dir()
-        else []
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
+_WEIGHTS = (
+    "model.safetensors",
+    "adapter_model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+)
+
+
+def checkpoint_complete(folder: Path) -> bool:
+    """Whether a `checkpoint-N` folder was saved to the end.
+
+    The Trainer writes the weights, the optimizer and scheduler, the RNG state and, last, `trainer_state.json`
+    into the folder in place; a kill midway leaves a folder without a readable state for step N, and resuming
+    from it would fail, or train on from half-written weights."""
+    m = _CHECKPOINT.fullmatch(folder.name)
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        m is not None
+        and isinstance(state, dict)
+        and state.get("global_step") == int(m.group(1))
+        and any((folder / w).is_file() for w in _WEIGHTS)
     )
-    return str(ckpts[-1]) if ckpts else None
+
+
+def last_checkpoint(folder: Path) -> str | None:
+    """The highest complete checkpoint under `folder`; incomplete ones (a save cut short) are removed."""
+    found = sorted(
+        (int(m.group(1)), p)
+        for p in (folder.iterdir() if folder.is_dir() else ())
+        if p.is_dir() and (m := _CHECKPOINT.fullmatch(p.name))
+    )
+    for _, path in reversed(found):
+        if checkpoint_complete(path):
+            return str(path)
+        log.warning("%s was not saved to the end (a crash mid-save?): removed, resuming from the one before",
+                    path)  # fmt: skip
+        shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def training_code() -> str:
@@ -225,17 +261,30 @@ def _comparisons(cfg: TrainConfig, store: DatasetStore) -> _Comparisons:
     return _Comparisons(versions, table, train_comps, held_out, also)
 
 
+TRAIN_LOCK = "train.lock"
+
+
 def train(
     cfg: TrainConfig, store: DatasetStore, output: Path | None = None, fresh: bool = False
 ) -> TrainOutcome:
     """Train the recipe on its tables into `output` (default `<data root>/models/<name>`), resuming the same
-    run's last checkpoint there unless `fresh`."""
+    run's last checkpoint there unless `fresh`.
+
+    One training per output folder at a time: a second one (another `mapl train`, a second `mapl run`) waits,
+    saying for whom, instead of both writing and pruning the same checkpoints."""
+    from mapl_core.locking import exclusive
+
+    output = Path(output or cfg.output_dir or data_root() / "models" / cfg.name)
+    with exclusive(output / TRAIN_LOCK, f"the model folder {output}"):
+        return _train(cfg, store, output, fresh)
+
+
+def _train(cfg: TrainConfig, store: DatasetStore, output: Path, fresh: bool) -> TrainOutcome:
     import torch
     from datasets import Dataset
     from transformers import AutoTokenizer
 
     kind = model_kind(cfg)
-    output = output or Path(cfg.output_dir or data_root() / "models" / cfg.name)
     comps = _comparisons(cfg, store)
     path = resolve_training_model(cfg.model, cfg.kind)
     revision = model_revision(path)  # keys the reference log-probs and the checkpoints' run
