@@ -15,6 +15,7 @@ from mapl_core.build import construct_job
 from mapl_core.config import BuildConfig
 from mapl_core.pipeline import stages
 from mapl_core.storage.delta_tables import DatasetStore, TableRef
+from tasks.policies import RETRIES, is_transient
 
 
 @task(name="construct-batch", cache_policy=NO_CACHE, persist_result=False)
@@ -51,8 +52,10 @@ def construct_flow(
     from data_contracts import CONTRACTS
 
     batch_map = task_batch_map(window=2 * workers) if on_task_runner else None
+    # the sub-flow retries what the stage tasks retry (a killed worker, a lost commit race), nothing else
     return stages.construct_stage(cfg, DatasetStore(root), CONTRACTS, TableRef.parse(original), workers=workers,
-                                  batch_map=batch_map, refresh=refresh)  # fmt: skip
+                                  batch_map=batch_map, refresh=refresh, retry_if=is_transient,
+                                  attempts=RETRIES + 1)  # fmt: skip
 
 
 def dask_runner(workers: int):

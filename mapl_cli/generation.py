@@ -126,3 +126,6 @@ def generate_command(
         f"wrote {report.prompts} responses to {out} ({report.generated} generated with {generator.engine}, "
         f"{report.from_cache} from the cache)"
     )
+    if report.failed:
+        err.print(f"warning: the model refused {report.failed} prompt(s), written with an empty response and "
+                  "their `error` (too long for its context? set a larger max_model_len)")  # fmt: skip

@@ -12,6 +12,7 @@ quarantine table when too many source rows are bad (so the bad rows can be inspe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import time
@@ -199,10 +200,22 @@ def build(
         run = BuildRun(
             cfg, store, contracts, stage, original, metadata or {}, proposer if cfg.proposals else None
         )
-        return run.execute(workers, progress, batch_map, t0)
+        with _one_build_at_a_time(store, cfg):
+            return run.execute(workers, progress, batch_map, t0)
     finally:
         if own_proposer:
             proposer.cache.close()
+
+
+def _one_build_at_a_time(store: DatasetStore, cfg: BuildConfig) -> contextlib.AbstractContextManager:
+    """One build of a name per data root at a time (a second `mapl build`, or a build beside `mapl run`, waits
+    and says for whom): two would stage and commit the same tables in turns. A remote store has no lock here."""
+    if "://" in store.root:
+        return contextlib.nullcontext()
+    from mapl_core.locking import exclusive
+
+    lock = Path(store.root) / "locks" / f"build-{cfg.name}.lock"
+    return exclusive(lock, f"the build {cfg.name!r} under {store.root}")
 
 
 @dataclass

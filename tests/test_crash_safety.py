@@ -211,10 +211,61 @@ def test_a_generation_child_that_makes_no_progress_is_killed(tiny: Path, tmp_pat
     from mapl_core.generation.isolated import GenerationStalled, generate_isolated
 
     cache = tmp_path / "cache.jsonl"
-    with pytest.raises(GenerationStalled, match=r"finished no batch for 1 s and was killed; .* rerun resumes"):
+    with pytest.raises(
+        GenerationStalled, match=r"finished no batch for 1 s and was killed; .* rerun resumes"
+    ):
         generate_isolated(str(tiny), "transformers", [{"prompt": "Hi"}], tmp_path / "out.jsonl", cache,
                           {"max_new_tokens": 4}, batch_size=1, stall_s=1)  # fmt: skip
     assert not (tmp_path / "out.jsonl").exists()
     report = generate_isolated(str(tiny), "transformers", [{"prompt": "Hi"}], tmp_path / "out.jsonl", cache,
                                {"max_new_tokens": 4}, batch_size=1)  # fmt: skip
     assert report["generated"] == 1 and (tmp_path / "out.jsonl").is_file()
+
+
+# --- construction ---------------------------------------------------------------------------------------
+
+
+def test_construction_builds_again_when_a_worker_is_killed_mid_batch(tmp_path: Path, caplog) -> None:
+    """Before: the construct sub-flow had no retries, though the docs said so; a worker killed mid-batch failed
+    the stage. Now the stage builds again (what the stage tasks retry), and the tables are the ones an
+    undisturbed build gives."""
+    import psutil
+
+    from mapl_core.build import table_name
+    from mapl_core.pipeline.stages import construct_stage
+    from tasks.policies import is_transient
+
+    store = DatasetStore(tmp_path / "root")
+    cfg = BuildConfig(name="k", source=str(HH_TEST), ingest=IngestConfig(limit=600), batch_size=25)
+    original = build(cfg, store, stage="ingest").versions["original"].version
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        me = psutil.Process()
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for child in me.children(recursive=True):
+                if "spawn_main" in " ".join(child.cmdline()):  # a pool worker, not the resource tracker
+                    time.sleep(1.0)  # let it take a batch
+                    child.kill()
+                    killed.append(child.pid)
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    with caplog.at_level("WARNING"):
+        record = construct_stage(cfg, store, CONTRACTS, ("k_original", original), workers=2,
+                                 retry_if=is_transient, attempts=3)  # fmt: skip
+    killer.join()
+    assert killed and "BrokenProcessPool" in caplog.text and "attempt 2 of 3" in caplog.text
+    assert not record["reused"] and [v.version for v in store.versions(table_name(cfg, "intra"))] == [0]
+    calm = DatasetStore(tmp_path / "calm")
+    build(cfg, calm, stage="ingest")
+    construct_stage(cfg, calm, CONTRACTS, ("k_original", 0), workers=1)
+    for kind in ("intra", "inter", "inter_comparisons"):
+        name = table_name(cfg, kind)
+        assert (
+            store.versions(name)[-1].metadata["fingerprint"]
+            == calm.versions(name)[-1].metadata["fingerprint"]
+        )

@@ -64,22 +64,29 @@ def test_vllm_engine_generates_ifeval_responses_that_the_evaluator_scores(tiny: 
     # Seeded sampling on a batch whose prompts (836 tokens with the tiny tokenizer) exceed one engine step's
     # budget (the tiny model's 512-token context): with chunked prefill, vLLM split a prompt across steps and
     # its CPU engine died rewinding the seeded generator ("CPU Generator does not use offset").
+    # One prompt far longer than the model's context: vLLM refuses the whole batch for it, which failed the batch
+    # again on every resume (issue 32). It is written with an empty response and its error; the rest generate.
     env = {**os.environ, "MAPL_DATA_ROOT": str(tmp_path / "root"), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "responses.jsonl"
-    cmd = [sys.executable, "-m", "mapl_cli.main", "generate", "--prompts", str(IFEVAL_PROMPTS), "--out", str(out),
-           "--model", str(tiny), "--backend", "vllm", "--limit", "6", "--max-new-tokens", "16", "--temperature", "0.8"]  # fmt: skip
+    prompts = tmp_path / "prompts.jsonl"
+    lines = IFEVAL_PROMPTS.read_text().splitlines()[:6]
+    overlong = {**json.loads(lines[0]), "key": 999_999, "prompt": "Describe this. " + "word " * 3000}
+    prompts.write_text("\n".join([*lines[:3], json.dumps(overlong), *lines[3:]]) + "\n")
+    cmd = [sys.executable, "-m", "mapl_cli.main", "generate", "--prompts", str(prompts), "--out", str(out),
+           "--model", str(tiny), "--backend", "vllm", "--max-new-tokens", "16", "--temperature", "0.8"]  # fmt: skip
     first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "6 generated with vllm-" in first.stdout
+    assert "6 generated with vllm-" in first.stdout and "refused 1 prompt" in first.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 6 and all(r["response"] for r in rows) and "key" in rows[0]
-    # a second run takes everything from the cache (and so gives the same text)
+    assert len(rows) == 7 and "key" in rows[0]
+    assert rows[3]["response"] == "" and "maximum context length is 512" in rows[3]["error"]
+    assert all(r["response"] and "error" not in r for r in rows[:3] + rows[4:])
+    # a second run takes everything from the cache (and so gives the same text); the refused prompt is tried
+    # once more, alone, and refused at once
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "0 generated" in again.stdout and "6 from the cache" in again.stdout
     assert [json.loads(line) for line in out.read_text().splitlines()] == rows
-    subset = tmp_path / "prompts.jsonl"
-    subset.write_text("".join(IFEVAL_PROMPTS.read_text().splitlines(keepends=True)[:6]))
-    scored = subprocess.run([sys.executable, "-m", "mapl_cli.main", "evaluate-responses", "--prompts", str(subset), "--responses", str(out)],
+    scored = subprocess.run([sys.executable, "-m", "mapl_cli.main", "evaluate-responses", "--prompts", str(prompts), "--responses", str(out)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert scored.returncode == 0 and "prompt-level accuracy" in scored.stdout
 
@@ -94,7 +101,9 @@ def default_model(tmp_path_factory) -> tuple[Path, Path]:
     # writer's temporary; converting removes both
     models = root / "models"
     (models / ".smollm2-135m-instruct.0123456789abcdef0123456789abcdef").mkdir(parents=True)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     (models / f".smollm2-135m-instruct.{gone.stdout.strip()}.deadbeef.tmp").mkdir()
     return root, prepare_default_model(root)
 

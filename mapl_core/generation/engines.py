@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from mapl_core.generation.protocol import Generator, Message, SamplingConfig, prompt_seed
+from mapl_core.generation.protocol import Generator, Message, PromptRefused, SamplingConfig, prompt_seed
 from mapl_core.generation.revision import model_revision
 
 __all__ = [
@@ -130,7 +130,12 @@ class VllmGenerator:
             )
             for m in conversations
         ]
-        outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
+        from vllm.exceptions import VLLMClientError
+
+        try:
+            outputs = self.llm.chat(conversations, sampling, use_tqdm=False)
+        except VLLMClientError as exc:  # the request's own fault, checked before anything is generated
+            raise PromptRefused(str(exc)) from exc
         return [o.outputs[0].text for o in outputs]
 
 

@@ -100,7 +100,8 @@ def _main(job_path: str) -> None:
         cache.close()
     Path(job["report"]).write_text(json.dumps({"engine": generator.engine, "revision": generator.revision,
                                                "prompts": report.prompts, "generated": report.generated,
-                                               "from_cache": report.from_cache}))  # fmt: skip
+                                               "from_cache": report.from_cache,
+                                               "failed": report.failed}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ def prompt_seed(seed: int, messages: list[Message]) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+class PromptRefused(ValueError):
+    """The engine refuses a request because of its prompt (vLLM: longer than the model's context). Raised for
+    the whole batch; `responses._generate` finds the prompts that cause it."""
+
+
 class Generator(Protocol):
     engine: str  # backend and version, part of every cache key
     model: str

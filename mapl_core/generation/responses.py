@@ -10,6 +10,7 @@ from pathlib import Path
 from mapl_core.files import atomic_output
 from mapl_core.generation.cache import GenerationCache, cache_key
 from mapl_core.generation.engines import Generator, SamplingConfig
+from mapl_core.generation.protocol import PromptRefused
 
 
 @dataclass
@@ -17,6 +18,21 @@ class GenerationReport:
     prompts: int
     generated: int
     from_cache: int
+    failed: int = 0  # prompts the engine refused (too long for the model): an empty response and an `error`
+
+
+def _generate(generator: Generator, batch: list, params: SamplingConfig) -> list[str | PromptRefused]:
+    """Texts for `batch`; a prompt the engine refuses (vLLM: longer than the model's context) is its error.
+
+    Why: one overlong prompt fails the engine's whole batch, and it would fail it again on every resume. The
+    batch is halved until the refused prompts stand alone; the rest are generated (and cached) as usual."""
+    try:
+        return list(generator.generate(batch, params))
+    except PromptRefused as exc:
+        if len(batch) == 1:
+            return [exc]
+        mid = len(batch) // 2
+        return _generate(generator, batch[:mid], params) + _generate(generator, batch[mid:], params)
 
 
 def read_prompts(path: Path) -> list[dict]:
@@ -67,19 +83,30 @@ def generate_responses(
         for p, _, sp in jobs
     ]
     todo = [i for i, k in enumerate(keys) if cache.get(k) is None]
+    errors: dict[str, str] = {}  # refused prompts are not cached: a larger context may take them later
     # one sample at a time: vLLM takes one seed per request, and a batch of one sample pads evenly
     for s in range(samples):
         mine = [i for i in todo if jobs[i][1] == s]
         for start in range(0, len(mine), batch_size):
             chunk = mine[start : start + batch_size]
-            texts = generator.generate(
-                [[{"role": "user", "content": jobs[i][0]["prompt"]}] for i in chunk], jobs[chunk[0]][2]
+            texts = _generate(
+                generator,
+                [[{"role": "user", "content": jobs[i][0]["prompt"]}] for i in chunk],
+                jobs[chunk[0]][2],
             )
-            cache.put_many([(keys[i], t) for i, t in zip(chunk, texts, strict=True)])
+            errors.update(
+                (keys[i], str(t)) for i, t in zip(chunk, texts, strict=True) if isinstance(t, PromptRefused)
+            )
+            cache.put_many([(keys[i], t) for i, t in zip(chunk, texts, strict=True) if isinstance(t, str)])
             if progress:
                 progress(len(chunk))
     with atomic_output(out) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for (p, s, _), k in zip(jobs, keys, strict=True):
             row = {**p, "sample": s} if samples > 1 else dict(p)
-            fh.write(json.dumps({**row, "response": cache.get(k)}, ensure_ascii=False) + "\n")
-    return GenerationReport(len(jobs), len(todo), len(jobs) - len(todo))
+            if k in errors:  # scored as an empty answer: it follows nothing
+                row = {**row, "response": "", "error": errors[k]}
+            else:
+                row = {**row, "response": cache.get(k)}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    generated = len(todo) - sum(1 for i in todo if keys[i] in errors)
+    return GenerationReport(len(jobs), generated, len(jobs) - len(todo), len(errors))

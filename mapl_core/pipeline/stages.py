@@ -8,6 +8,7 @@ whose output already exists is not built again, even when the orchestrator's own
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,8 @@ from mapl_core.pipeline.config import EvaluationConfig
 from mapl_core.pipeline.keys import stage_key
 from mapl_core.storage.delta_tables import DatasetStore, TableRef
 from mapl_core.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 
@@ -134,18 +137,34 @@ def construct_stage(
     batch_map: Callable[[Iterator], Iterator] | None = None,
     progress: Callable[[int], None] | None = None,
     refresh: bool = False,
+    retry_if: Callable[[BaseException], bool] | None = None,
+    attempts: int = 1,
 ) -> Record:
     """Prompt-condition generation (model proposals, when configured) and instruction-combination sampling
     over a committed original table version → the intra, inter and comparison tables (`refresh`: built and
-    committed again even when the latest versions carry this run's key)."""
+    committed again even when the latest versions carry this run's key).
+
+    A failure for which `retry_if` holds (a worker killed mid-batch, a lost commit race) builds again, up to
+    `attempts` times in all, 2, 4, 8 … s apart: a failed build commits nothing, so building again is safe, and
+    a table another writer committed meanwhile is found and reused."""
     key = construct_key(cfg, original)
     names = [table_name(cfg, k) for k in CONSTRUCT_KINDS]
-    if not refresh and (found := reusable(store, names, key)) is not None:
-        return {"key": key, **found, "seconds": 0.0, "reused": True, "input": str(TableRef(*original))}
-    t0 = time.perf_counter()
-    outcome = build(cfg, store, contracts, workers=workers, stage="construct", original=original,
-                    metadata={"stage_key": key}, batch_map=batch_map, progress=progress)  # fmt: skip
-    return {**_record(outcome, key, time.perf_counter() - t0), "input": str(TableRef(*original))}
+    for attempt in range(1, attempts + 1):
+        if not refresh and (found := reusable(store, names, key)) is not None:
+            return {"key": key, **found, "seconds": 0.0, "reused": True, "input": str(TableRef(*original))}
+        t0 = time.perf_counter()
+        try:
+            outcome = build(cfg, store, contracts, workers=workers, stage="construct", original=original,
+                            metadata={"stage_key": key}, batch_map=batch_map, progress=progress)  # fmt: skip
+        except Exception as exc:
+            if attempt == attempts or retry_if is None or not retry_if(exc):
+                raise
+            log.warning("construction failed (%s: %s); building again (attempt %d of %d)",
+                        type(exc).__name__, exc, attempt + 1, attempts)  # fmt: skip
+            time.sleep(2**attempt)
+            continue
+        return {**_record(outcome, key, time.perf_counter() - t0), "input": str(TableRef(*original))}
+    raise AssertionError("unreachable")
 
 
 def contract_gate(store: DatasetStore, tables: dict[str, int]) -> Record:
