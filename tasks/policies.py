@@ -4,16 +4,23 @@
   mapl_core's version), through `keyed(...)`.
 - Results are persisted as JSON under `<data root>/prefect/results`, so a cache hit works across runs,
   processes and machines that share the data root. Cache keys live in `prefect/cache-keys`, and a file lock (SERIALIZABLE
-  isolation) makes two concurrent runs of the same stage wait for one another instead of both computing it (a lock
-  left by a killed process is detected and removed: `tasks.locks`).
+  isolation) makes two concurrent runs of the same stage wait for one another instead of both computing it (an
+  flock, released when its holder dies: `tasks.locks`).
+- Both folders must be private to the user who runs mapl (`private_dir`). A result record names the serializer
+  that reads it back, and Prefect's serializers can import and call what a record names (`pickle`; `json`'s
+  `__exc_type__`): whoever could write those files could run code in the next run that hits the cache. So
+  they are created with mode 700, and a folder another user owns or may write, or a symlink, is refused.
 - Retries (exponential backoff with jitter) only for transient failures: engine/server connections,
   timeouts, I/O and Delta commit conflicts. A failed contract, bad config or bad input fails at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import os
+import stat
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -68,10 +75,32 @@ def prefect_dir(root: str | Path) -> Path:
     return Path(root).resolve() / "prefect"
 
 
-def results_dir(root: str | Path) -> Path:
-    path = prefect_dir(root) / "results"
-    path.mkdir(parents=True, exist_ok=True)
+class UnsafeResults(PermissionError):
+    """A results or cache-key folder that someone other than this user could write."""
+
+
+def private_dir(path: Path) -> Path:
+    """`path`, created with mode 700, or checked to be a real folder of this user that no one else may write."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(parents=True, mode=0o700)
+    st = os.lstat(path)
+    problem = (
+        "is a symlink" if stat.S_ISLNK(st.st_mode)
+        else "is not a folder" if not stat.S_ISDIR(st.st_mode)
+        else f"belongs to user {st.st_uid}, not to this user ({os.getuid()})" if st.st_uid != os.getuid()
+        else f"may be written by others (mode {stat.S_IMODE(st.st_mode):o})" if st.st_mode & 0o022
+        else None
+    )  # fmt: skip
+    if problem:
+        raise UnsafeResults(
+            f"{path} {problem}: Prefect's cached results there can name code to run, so mapl will not read "
+            "them. Make it yours and private (chmod 700), or use a data root of your own (MAPL_DATA_ROOT)."
+        )
     return path
+
+
+def results_dir(root: str | Path) -> Path:
+    return private_dir(prefect_dir(root) / "results")
 
 
 def result_storage(root: str | Path) -> LocalFileSystem:
@@ -90,9 +119,8 @@ _saved: set[str] = set()
 
 def keyed(root: str | Path, key_fn: Callable[[dict[str, Any]], str]) -> CacheKeyFnPolicy:
     """A cache policy whose key is `key_fn(task parameters)`, stored and locked under the data root."""
-    locks, keys = prefect_dir(root) / "locks", prefect_dir(root) / "cache-keys"
-    for d in (locks, keys):
-        d.mkdir(parents=True, exist_ok=True)
+    locks, keys = prefect_dir(root) / "locks", private_dir(prefect_dir(root) / "cache-keys")
+    locks.mkdir(parents=True, exist_ok=True)
     policy = CacheKeyFnPolicy(cache_key_fn=lambda ctx, params: key_fn(params))
     return policy.configure(
         key_storage=keys, lock_manager=FlockLockManager(locks), isolation_level="SERIALIZABLE"
