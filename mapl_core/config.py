@@ -88,6 +88,16 @@ class ProposalConfig(_Strict):
     def _server(self) -> ProposalConfig:
         if self.backend == "server" and not self.base_url:
             raise ValueError("proposals.backend 'server' needs proposals.base_url")
+        if self.base_url:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(self.base_url)
+            if parts.username or parts.password or parts.query or parts.fragment:
+                # a recipe is stored: in commit metadata, and in Prefect's flow-run parameters and UI
+                raise ValueError(
+                    "proposals.base_url must not carry credentials (a user, a password or a query): a recipe "
+                    "is stored with every table and run. Put the key in MAPL_SERVER_API_KEY instead."
+                )
         return self
 
 

@@ -37,6 +37,7 @@ class Scripted(BaseHTTPRequestHandler):
 
     failures: ClassVar[list[int]] = []  # statuses to answer, in order, before succeeding
     bodies: ClassVar[list[dict]] = []
+    keys: ClassVar[list[str | None]] = []  # the Authorization header of each chat request
     in_flight = 0
     peak = 0
     lock = threading.Lock()
@@ -65,6 +66,7 @@ class Scripted(BaseHTTPRequestHandler):
         cls = type(self)
         with cls.lock:
             cls.bodies.append(body)
+            cls.keys.append(self.headers.get("Authorization"))
             status = cls.failures.pop(0) if cls.failures else 200
             cls.in_flight += 1
             cls.peak = max(cls.peak, cls.in_flight)
@@ -80,7 +82,7 @@ class Scripted(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def scripted() -> Iterator[str]:
-    Scripted.failures, Scripted.bodies, Scripted.in_flight, Scripted.peak = [], [], 0, 0
+    Scripted.failures, Scripted.bodies, Scripted.keys, Scripted.in_flight, Scripted.peak = [], [], [], 0, 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -101,6 +103,17 @@ def test_transient_failures_are_retried_and_requests_carry_seed_and_limits(scrip
     assert out == ["echo: hi"] and len(Scripted.bodies) == 3
     body = Scripted.bodies[-1]
     assert body["max_tokens"] == 7 and isinstance(body["seed"], int) and body["model"] == "scripted-model"
+
+
+def test_the_api_key_comes_from_the_environment(scripted: str, monkeypatch) -> None:
+    """A recipe's URL may not carry credentials (recipes are stored), so the key is read from the environment."""
+    from mapl_core.generation.server import API_KEY_ENV
+
+    monkeypatch.setenv(API_KEY_ENV, "k3y-from-env")
+    OpenAIServerGenerator(scripted, retry=FAST, health_timeout=5).generate([conv("hi")], SamplingConfig())
+    monkeypatch.delenv(API_KEY_ENV)
+    OpenAIServerGenerator(scripted, retry=FAST, health_timeout=5).generate([conv("hi")], SamplingConfig())
+    assert Scripted.keys == ["Bearer k3y-from-env", None]
 
 
 def test_retries_give_up_with_the_last_error_and_4xx_fails_at_once(scripted: str) -> None:

@@ -7,6 +7,7 @@ waits for the server to become healthy first and says clearly when it never does
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +55,10 @@ def api_root(base_url: str) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
+API_KEY_ENV = "MAPL_SERVER_API_KEY"
+"""The server's API key, read from the environment (a recipe's URL may not carry it: recipes are stored)."""
+
+
 class OpenAIServerGenerator:
     """Generation through `/v1/chat/completions`; same interface and seeding as the in-process backends."""
 
@@ -74,6 +79,7 @@ class OpenAIServerGenerator:
         self.concurrency = max(1, concurrency)
         self.retry = retry or RetryPolicy()
         self._rng = random.Random()  # jitter only: timing, never content
+        api_key = api_key or os.environ.get(API_KEY_ENV)  # from the environment: never stored with a recipe
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = httpx.Client(
             base_url=self.root,
