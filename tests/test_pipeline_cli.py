@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -275,3 +276,100 @@ def test_cli_commands_use_the_server_mapl_ui_runs_for_their_data_root(tiny, tmp_
         ui.wait(timeout=30)
     stale = _mapl(["stage", "ingest", "--config", str(_recipe(tmp_path, tiny))], env)  # its server is gone
     assert stale.returncode == 0 and "using the Prefect server" not in stale.stderr, stale.stderr
+
+
+# --- the fault matrix (issue 32): kill -9 a whole `mapl run` at a point in each stage, run it again -----------
+
+_FINISHED = re.compile(r"(?:Task|Flow) run '([^']+)' - Finished in state (\w+)")
+
+
+# steps that run every time by design: construction reuses its committed tables by their stage key, and the
+# contract gate and asset record read what is committed
+_UNCACHED = {"instruction-combination sampling", "constructed tables", "data contracts"}
+
+
+def _finished(log: Path) -> dict[str, str]:
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    return {name: state for name, state in _FINISHED.findall(text)}
+
+
+def _cache_entries(root: Path) -> dict[str, str]:
+    path = root / "cache" / "generations.jsonl"
+    out = {}
+    for line in path.read_bytes().splitlines() if path.is_file() else []:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        out[row["key"]] = row["text"]
+    return out
+
+
+def _kill_points(root: Path, log: Path) -> dict:
+    staging, checkpoints = root / "staging", root / "models" / "rm-t" / "checkpoints"
+    seen: dict[str, int] = {}
+
+    def generating() -> bool:  # a batch of the baseline policy's evaluation cached, the next under way
+        if "evaluate base" not in _finished(log):
+            return False
+        seen.setdefault("at", len(_cache_entries(root)))
+        return len(_cache_entries(root)) > seen["at"]
+
+    return {
+        "ingest": lambda: "Beginning flow run" in log.read_text(errors="replace"),
+        "construction": lambda: (
+            staging.is_dir() and any(p.stat().st_size > 0 for p in staging.glob("*intra*"))
+        ),
+        "contracts": lambda: "constructed tables" in _finished(log),
+        "training": lambda: any(
+            (p / "trainer_state.json").is_file() for p in checkpoints.glob("checkpoint-*")
+        ),
+        "evaluation": generating,
+    }
+
+
+@pytest.mark.parametrize("stage", ["ingest", "construction", "contracts", "training", "evaluation"])
+def test_a_run_killed_in_any_stage_completes_when_run_again(server, tiny, tmp_path, stage: str) -> None:
+    """kill -9 the whole `mapl run` (process group) inside `stage`, then run it again: the re-run completes, no
+    table version is partial, no finished generation is lost from the cache, and exactly the stages the killed
+    run had not finished execute again (the rest come from the cache)."""
+    root = tmp_path / "root"
+    env = _env(server, root)
+    evaluation = {"limit": 24, "max_new_tokens": 16, "batch_size": 2, "backend": "transformers"}
+    rm = {**tiny_recipe(str(tiny))["reward_model"], "max_steps": 40, "save_steps": 2}
+    recipe = _recipe(
+        tmp_path, tiny, rows=400 if stage == "construction" else 40, reward_model=rm, evaluation=evaluation
+    )
+    killed_log = tmp_path / "killed.log"
+    with killed_log.open("w") as out:
+        proc = subprocess.Popen([MAPL, "run", "--config", str(recipe)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+        ready, deadline = _kill_points(root, killed_log)[stage], time.time() + 600
+        while not ready():
+            assert proc.poll() is None, (
+                f"the run finished before the kill point:\n{killed_log.read_text()[-3000:]}"
+            )
+            assert time.time() < deadline, "the kill point was never reached"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    before_kill = _finished(killed_log)
+    cached_before = _cache_entries(root)
+    again = _mapl(["run", "--config", str(recipe)], env, timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    rerun_log = tmp_path / "again.log"
+    rerun_log.write_text(again.stdout + again.stderr)
+    after = _finished(rerun_log)
+    for name in before_kill:  # finished before the kill: served from the cache now
+        if name in after and name not in _UNCACHED:
+            assert after[name] == "Cached", f"{name} finished before the kill, yet ran again ({after[name]})"
+    rerun = [n for n, s in after.items() if s == "Completed" and n not in _UNCACHED and n not in before_kill]
+    assert rerun, f"nothing ran again after a kill in {stage}: {after}"  # the killed stage, at least
+    store = DatasetStore(root)
+    for name in store.names():
+        for v in store.versions(name):  # every version whole: its row count reads back, its contract passed
+            assert len(store.to_pandas(f"{name}@{v.version}")) == v.rows
+            if "contract" in v.metadata:
+                assert json.loads(v.metadata["contract"])["success"], f"{name}@{v.version}"
+    cached_after = _cache_entries(root)
+    assert all(cached_after.get(k) == t for k, t in cached_before.items())  # no finished entry lost
