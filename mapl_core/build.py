@@ -200,14 +200,14 @@ def build(
         run = BuildRun(
             cfg, store, contracts, stage, original, metadata or {}, proposer if cfg.proposals else None
         )
-        with _one_build_at_a_time(store, cfg):
+        with build_lock(store, cfg):
             return run.execute(workers, progress, batch_map, t0)
     finally:
         if own_proposer:
             proposer.cache.close()
 
 
-def _one_build_at_a_time(store: DatasetStore, cfg: BuildConfig) -> contextlib.AbstractContextManager:
+def build_lock(store: DatasetStore, cfg: BuildConfig) -> contextlib.AbstractContextManager:
     """One build of a name per data root at a time (a second `mapl build`, or a build beside `mapl run`, waits
     and says for whom): two would stage and commit the same tables in turns. A remote store has no lock here."""
     if "://" in store.root:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,9 +59,23 @@ def release(fd: int) -> None:
     os.close(fd)
 
 
+_HELD: dict[tuple[str, int], int] = {}  # (lock path, thread) → depth: re-entry within one thread
+
+
 @contextlib.contextmanager
 def exclusive(path: Path, what: str, timeout: float | None = None, poll: float = 0.5) -> Iterator[None]:
-    """Hold `path`'s lock for the block; wait for another holder (saying so once), at most `timeout` s."""
+    """Hold `path`'s lock for the block; wait for another holder (saying so once), at most `timeout` s.
+
+    Re-entrant within a thread (a stage that holds a build's lock may call the build, which takes it too);
+    another thread or process waits."""
+    mine = (str(Path(path).resolve()), threading.get_ident())
+    if mine in _HELD:
+        _HELD[mine] += 1
+        try:
+            yield
+        finally:
+            _HELD[mine] -= 1
+        return
     fd = try_lock(path)
     if fd is None:
         log.warning("%s is in use by %s: waiting for it to finish", what, holder(path))
@@ -70,7 +85,9 @@ def exclusive(path: Path, what: str, timeout: float | None = None, poll: float =
             if deadline is not None and time.monotonic() >= deadline:
                 raise LockBusy(f"{what} is in use by {holder(path)}; gave up after {timeout:.0f} s")
             time.sleep(poll)
+    _HELD[mine] = 1
     try:
         yield
     finally:
+        del _HELD[mine]
         release(fd)

@@ -373,3 +373,23 @@ def test_a_run_killed_in_any_stage_completes_when_run_again(server, tiny, tmp_pa
                 assert json.loads(v.metadata["contract"])["success"], f"{name}@{v.version}"
     cached_after = _cache_entries(root)
     assert all(cached_after.get(k) == t for k, t in cached_before.items())  # no finished entry lost
+
+
+def test_two_runs_at_once_on_one_data_root_both_finish_and_agree(server, tiny, tmp_path) -> None:
+    """Two `mapl run`s started together: each stage is computed once (the other waits on its lock, then reads
+    the cache), both finish, and every table has one version per content."""
+    root = tmp_path / "root"
+    env = _env(server, root)
+    recipe = _recipe(
+        tmp_path, tiny, rows=40, evaluation={"limit": 3, "max_new_tokens": 8, "backend": "transformers"}
+    )
+    procs = [subprocess.Popen([MAPL, "run", "--config", str(recipe)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[-3000:] for o in outs]
+    trained = [len(re.findall(r"Task run 'train \w+' - Finished in state Completed", o)) for o in outs]
+    assert sum(trained) == 4, trained  # each of the four models trained once, by one of the runs
+    store = DatasetStore(root)
+    for name in store.names():  # built once: the run that waited found the other's tables
+        assert [v.version for v in store.versions(name)] == [0], name
+    assert json.loads((root / "reports" / "tiny" / "run-summary.json").read_text())["comparison"]

@@ -38,6 +38,7 @@ class Scripted(BaseHTTPRequestHandler):
     failures: ClassVar[list[int]] = []  # statuses to answer, in order, before succeeding
     bodies: ClassVar[list[dict]] = []
     keys: ClassVar[list[str | None]] = []  # the Authorization header of each chat request
+    delay = 0.05  # seconds each chat answer takes
     in_flight = 0
     peak = 0
     lock = threading.Lock()
@@ -70,7 +71,7 @@ class Scripted(BaseHTTPRequestHandler):
             status = cls.failures.pop(0) if cls.failures else 200
             cls.in_flight += 1
             cls.peak = max(cls.peak, cls.in_flight)
-        time.sleep(0.05)
+        time.sleep(cls.delay)
         with cls.lock:
             cls.in_flight -= 1
         if status != 200:
@@ -83,6 +84,7 @@ class Scripted(BaseHTTPRequestHandler):
 @pytest.fixture
 def scripted() -> Iterator[str]:
     Scripted.failures, Scripted.bodies, Scripted.keys, Scripted.in_flight, Scripted.peak = [], [], [], 0, 0
+    Scripted.delay = 0.05
     server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -103,6 +105,20 @@ def test_transient_failures_are_retried_and_requests_carry_seed_and_limits(scrip
     assert out == ["echo: hi"] and len(Scripted.bodies) == 3
     body = Scripted.bodies[-1]
     assert body["max_tokens"] == 7 and isinstance(body["seed"], int) and body["model"] == "scripted-model"
+
+
+def test_a_slow_server_gets_bounded_tries_of_a_bounded_wait(scripted: str) -> None:
+    """A server slower than the request timeout: each try is cut at the timeout, the tries are bounded, and the
+    error says what happened (then the stage's retry policy counts it as transient)."""
+    from tasks.policies import is_transient
+
+    gen = OpenAIServerGenerator(scripted, retry=FAST, health_timeout=5, timeout=0.3)
+    Scripted.delay = 2.0
+    t0 = time.monotonic()
+    with pytest.raises(ServerError, match=r"failed 4 times; last: .*Timeout") as slow:
+        gen.generate([conv("x")], SamplingConfig())
+    assert len(Scripted.bodies) == 4 and time.monotonic() - t0 < 4 * 0.3 + 5  # no wait on the answers
+    assert slow.value.status is None and is_transient(slow.value)
 
 
 def test_the_api_key_comes_from_the_environment(scripted: str, monkeypatch) -> None:

@@ -19,6 +19,7 @@ from mapl_core.build import (
     INGEST_KINDS,
     ContractFailed,
     build,
+    build_lock,
     source_fingerprint,
     table_name,
 )
@@ -149,22 +150,30 @@ def construct_stage(
     a table another writer committed meanwhile is found and reused."""
     key = construct_key(cfg, original)
     names = [table_name(cfg, k) for k in CONSTRUCT_KINDS]
-    for attempt in range(1, attempts + 1):
-        if not refresh and (found := reusable(store, names, key)) is not None:
-            return {"key": key, **found, "seconds": 0.0, "reused": True, "input": str(TableRef(*original))}
-        t0 = time.perf_counter()
-        try:
-            outcome = build(cfg, store, contracts, workers=workers, stage="construct", original=original,
-                            metadata={"stage_key": key}, batch_map=batch_map, progress=progress)  # fmt: skip
-        except Exception as exc:
-            if attempt == attempts or retry_if is None or not retry_if(exc):
-                raise
-            log.warning("construction failed (%s: %s); building again (attempt %d of %d)",
-                        type(exc).__name__, exc, attempt + 1, attempts)  # fmt: skip
-            time.sleep(2**attempt)
-            continue
-        return {**_record(outcome, key, time.perf_counter() - t0), "input": str(TableRef(*original))}
-    raise AssertionError("unreachable")
+    # the reuse check and the build under one lock: a run that waited for another's build then finds it
+    with build_lock(store, cfg):
+        for attempt in range(1, attempts + 1):
+            if not refresh and (found := reusable(store, names, key)) is not None:
+                return {
+                    "key": key,
+                    **found,
+                    "seconds": 0.0,
+                    "reused": True,
+                    "input": str(TableRef(*original)),
+                }
+            t0 = time.perf_counter()
+            try:
+                outcome = build(cfg, store, contracts, workers=workers, stage="construct", original=original,
+                                metadata={"stage_key": key}, batch_map=batch_map, progress=progress)  # fmt: skip
+            except Exception as exc:
+                if attempt == attempts or retry_if is None or not retry_if(exc):
+                    raise
+                log.warning("construction failed (%s: %s); building again (attempt %d of %d)",
+                            type(exc).__name__, exc, attempt + 1, attempts)  # fmt: skip
+                time.sleep(2**attempt)
+                continue
+            return {**_record(outcome, key, time.perf_counter() - t0), "input": str(TableRef(*original))}
+        raise AssertionError("unreachable")
 
 
 def contract_gate(store: DatasetStore, tables: dict[str, int]) -> Record:
