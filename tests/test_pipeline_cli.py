@@ -393,7 +393,9 @@ def test_a_run_killed_in_any_stage_completes_when_run_again(server, tiny, tmp_pa
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    assert stage not in _STEPPED or ready()  # killed inside it: a half-saved checkpoint, or some tables committed
+    assert (
+        stage not in _STEPPED or ready()
+    )  # killed inside it: a half-saved checkpoint, or some tables committed
     before_kill = _finished(killed_log)
     cached_before = _cache_entries(root)
     again = _mapl(["run", "--config", str(recipe)], env, timeout=900)
