@@ -38,7 +38,9 @@ def run(config: Path, root: Path, log: Path) -> float:
     return seconds
 
 
-_FINISHED = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) \| INFO +\| (?:Task|Flow) run '([^']+)' - Finished")
+_EVENT = re.compile(
+    r"^(\d\d):(\d\d):(\d\d\.\d+) \| INFO +\| (?:Task|Flow) run '([^']+)' - (Beginning|Finished)"
+)
 
 
 def stage_seconds(log: Path) -> dict[str, float]:
@@ -47,16 +49,13 @@ def stage_seconds(log: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     last, flow = None, None
     for line in log.read_text(errors="replace").splitlines():
-        if (
-            last is None
-            and (begun := re.search(r"Beginning flow run '([^']+)'", line))
-            and line[:2].isdigit()
-        ):
-            h, m, sec = line.split(" ")[0].split(":")
-            last, flow = int(h) * 3600 + int(m) * 60 + float(sec), begun.group(1)
-        if (match := _FINISHED.match(line)) and last is not None:
-            h, m, sec, name = match.groups()
-            now = int(h) * 3600 + int(m) * 60 + float(sec)
+        if not (match := _EVENT.match(line)):
+            continue
+        h, m, sec, name, event = match.groups()
+        now = int(h) * 3600 + int(m) * 60 + float(sec)
+        if event == "Beginning" and last is None:
+            last, flow = now, name
+        elif event == "Finished" and last is not None:
             out["summary (flow end)" if name == flow else name] = round((now - last) % 86400, 1)
             last = now
     return out

@@ -79,7 +79,6 @@ def exclusive(path: Path, what: str, timeout: float | None = None, poll: float =
     fd = try_lock(path)
     if fd is None:
         log.warning("%s is in use by %s: waiting for it to finish", what, holder(path))
-        print(f"{what} is in use by {holder(path)}: waiting for it to finish", flush=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         while (fd := try_lock(path)) is None:
             if deadline is not None and time.monotonic() >= deadline:

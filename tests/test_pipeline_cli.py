@@ -83,11 +83,15 @@ def _json_tail(stdout: str) -> dict:
     return json.loads(stdout[start : stdout.rindex("}") + 1])
 
 
-def _kill_when(cmd: list[str], env: dict[str, str], ready, timeout: float = 300) -> None:
-    """Start `cmd`, wait until `ready()` holds, then kill -9 its whole process group."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+def _kill_when(cmd: list[str], env: dict[str, str], ready, timeout: float = 300, stdout=subprocess.DEVNULL,
+               step_from=None) -> None:  # fmt: skip
+    """Start `cmd` (its output, stderr included, to `stdout`), wait until `ready()` holds, then kill -9 its whole
+    process group. With `step_from`, once that holds the group runs in ~1 ms slices and is killed frozen inside
+    the state `ready()` describes (`_step_until`)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + timeout
+    if step_from is not None:
+        _step_until(proc.pid, step_from, ready, deadline)
     while not ready():
         assert proc.poll() is None, "the command finished before it could be killed"
         assert time.time() < deadline, "the kill point was never reached"
@@ -379,23 +383,14 @@ def test_a_run_killed_in_any_stage_completes_when_run_again(server, tiny, tmp_pa
         tmp_path, tiny, rows=400 if stage == "construction" else 40, reward_model=rm, evaluation=evaluation
     )
     killed_log = tmp_path / "killed.log"
-    with killed_log.open("w") as out:
-        proc = subprocess.Popen([MAPL, "run", "--config", str(recipe)], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-        ready, deadline = _kill_points(root, killed_log)[stage], time.time() + 600
-        if stage in _STEPPED:  # frozen inside a state of a few milliseconds
-            _step_until(proc.pid, _STEPPED[stage](root), ready, deadline)
-        while stage not in _STEPPED and not ready():
-            assert proc.poll() is None, (
-                f"the run finished before the kill point:\n{killed_log.read_text()[-3000:]}"
-            )
-            assert time.time() < deadline, "the kill point was never reached"
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert (
-        stage not in _STEPPED or ready()
-    )  # killed inside it: a half-saved checkpoint, or some tables committed
+    ready = _kill_points(root, killed_log)[stage]
+    with killed_log.open("w") as out:  # points of a few milliseconds are stepped to and frozen in
+        step_from = _STEPPED[stage](root) if stage in _STEPPED else None
+        _kill_when(
+            [MAPL, "run", "--config", str(recipe)], env, ready, timeout=600, stdout=out, step_from=step_from
+        )
+    if stage in _STEPPED:
+        assert ready(), "not killed inside the point: a half-saved checkpoint, or some tables committed"
     before_kill = _finished(killed_log)
     cached_before = _cache_entries(root)
     again = _mapl(["run", "--config", str(recipe)], env, timeout=900)
